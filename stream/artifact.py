@@ -1,0 +1,152 @@
+"""The model artifact: one signed, compressed file with the model, its metadata and its baseline.
+
+Layout of the file::
+
+    DRIFTLINE-ARTIFACT/1\\n
+    hmac-sha256:<64 hex digits>\\n      (or "unsigned\\n")
+    <zip archive: metadata.json, model.pkl, baseline.json>
+
+The signature covers the whole zip archive. The model is a pickle, and unpickling is code
+execution, so :func:`loads` verifies the signature *before* it unpickles anything and refuses an
+unsigned or wrongly signed artifact unless the caller explicitly allows unsigned artifacts.
+
+Standard library only (plus whatever the pickled model needs, i.e. River), so that an edge device
+can load and run an artifact with nothing else installed.
+
+>>> art = Artifact(metadata={"name": "m", "task": "regression"}, model={"weights": [1, 2]})
+>>> blob = dumps(art, key=b"secret")
+>>> loads(blob, key=b"secret").model
+{'weights': [1, 2]}
+>>> loads(blob, key=b"other")
+Traceback (most recent call last):
+...
+stream.errors.ArtifactError: artifact signature does not match the signing key (DRIFTLINE_SIGNING_KEY): refusing to load it
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ArtifactError
+
+MAGIC = b"DRIFTLINE-ARTIFACT/1\n"
+FORMAT_VERSION = 1
+_SIG_PREFIX = b"hmac-sha256:"
+_UNSIGNED = b"unsigned"
+
+
+@dataclass
+class Artifact:
+    """What an artifact holds. ``baseline`` is filled by drift monitoring (empty until then)."""
+
+    metadata: dict
+    model: Any
+    baseline: dict = field(default_factory=dict)
+
+
+def dumps(artifact: Artifact, key: bytes | None, *, compact: bool = False) -> bytes:
+    """Serialize and sign; ``key=None`` writes an unsigned artifact. ``compact`` uses LZMA."""
+    compression = zipfile.ZIP_LZMA if compact else zipfile.ZIP_DEFLATED
+    buffer = io.BytesIO()
+    metadata = dict(artifact.metadata, format_version=FORMAT_VERSION)
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        # Fixed timestamps keep the bytes (and so the signature) reproducible.
+        for name, data in (
+            ("metadata.json", json.dumps(metadata, indent=2, sort_keys=True, default=str).encode()),
+            ("model.pkl", pickle.dumps(artifact.model, protocol=pickle.HIGHEST_PROTOCOL)),
+            ("baseline.json", json.dumps(artifact.baseline, sort_keys=True).encode()),
+        ):
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data, compress_type=compression)
+    payload = buffer.getvalue()
+    signature = _SIG_PREFIX + _sign(key, payload).encode() if key else _UNSIGNED
+    return MAGIC + signature + b"\n" + payload
+
+
+def loads(data: bytes, key: bytes | None, *, allow_unsigned: bool = False) -> Artifact:
+    """Verify, then deserialize. Raises :class:`ArtifactError` on any problem."""
+    archive = _verified_archive(data, key, allow_unsigned)
+    with archive:
+        metadata = _read_json(archive, "metadata.json")
+        try:
+            model = pickle.loads(archive.read("model.pkl"))
+        except Exception as exc:  # a verified artifact whose model needs a missing library
+            raise ArtifactError(f"cannot unpickle the model: {type(exc).__name__}: {exc}") from exc
+        baseline = _read_json(archive, "baseline.json") if "baseline.json" in archive.namelist() else {}
+    return Artifact(metadata=metadata, model=model, baseline=baseline)
+
+
+def read_metadata(data: bytes, key: bytes | None, *, allow_unsigned: bool = False) -> dict:
+    """The metadata alone (verified, but the model is not unpickled)."""
+    with _verified_archive(data, key, allow_unsigned) as archive:
+        return _read_json(archive, "metadata.json")
+
+
+def write(path: str | Path, artifact: Artifact, key: bytes | None, *, compact: bool = False) -> int:
+    """Write an artifact file; returns its size in bytes."""
+    blob = dumps(artifact, key, compact=compact)
+    Path(path).write_bytes(blob)
+    return len(blob)
+
+
+def read(path: str | Path, key: bytes | None, *, allow_unsigned: bool = False) -> Artifact:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"cannot read artifact {path}: {exc.strerror}") from exc
+    return loads(data, key, allow_unsigned=allow_unsigned)
+
+
+def digest(data: bytes) -> str:
+    """Content address of an artifact's bytes (used by the registry to spot re-deploys)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sign(key: bytes, payload: bytes) -> str:
+    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+
+
+def _verified_archive(data: bytes, key: bytes | None, allow_unsigned: bool) -> zipfile.ZipFile:
+    if not data.startswith(MAGIC):
+        raise ArtifactError("not a Driftline artifact (bad header)")
+    signature, sep, payload = data[len(MAGIC):].partition(b"\n")
+    if not sep:
+        raise ArtifactError("truncated artifact (no signature line)")
+    if signature.startswith(_SIG_PREFIX):
+        if key is None:
+            if not allow_unsigned:
+                raise ArtifactError(
+                    "artifact is signed but no signing key is configured: set DRIFTLINE_SIGNING_KEY"
+                )
+        elif not hmac.compare_digest(signature[len(_SIG_PREFIX):].decode("ascii", "replace"), _sign(key, payload)):
+            raise ArtifactError(
+                "artifact signature does not match the signing key (DRIFTLINE_SIGNING_KEY): refusing to load it"
+            )
+    elif signature == _UNSIGNED:
+        if not allow_unsigned:
+            raise ArtifactError(
+                "artifact is unsigned: refusing to load it (pickle is code execution); "
+                "sign it, or allow unsigned artifacts explicitly (DRIFTLINE_ALLOW_UNSIGNED=true)"
+            )
+    else:
+        raise ArtifactError("artifact has a malformed signature line")
+    try:
+        return zipfile.ZipFile(io.BytesIO(payload))
+    except zipfile.BadZipFile as exc:
+        raise ArtifactError(f"artifact payload is corrupt: {exc}") from exc
+
+
+def _read_json(archive: zipfile.ZipFile, name: str) -> Any:
+    try:
+        return json.loads(archive.read(name))
+    except KeyError:
+        raise ArtifactError(f"artifact has no {name}") from None
+    except (ValueError, zipfile.BadZipFile) as exc:
+        raise ArtifactError(f"artifact member {name} is corrupt: {exc}") from exc

@@ -1,0 +1,102 @@
+"""Each worker's read-only copies of the deployed champions, refreshed from the registry.
+
+A refresh reads every model's champion version in one Redis round trip and loads only what
+changed, in a thread (unpickling a forest takes milliseconds to seconds; the event loop keeps
+scoring meanwhile). The new set of predictors replaces the old one in a single assignment, so a
+batch is scored entirely by old or entirely by new models, never by a half-loaded one. When Redis
+is unreachable the worker keeps what it has and says so in ``/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from . import artifact as artifacts
+from .predictor import Predictor
+from .registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class ModelCache:
+    def __init__(self, registry_factory: Callable[[], Registry], key: bytes | None, allow_unsigned: bool = False):
+        self._registry_factory = registry_factory
+        self._registry: Registry | None = None
+        self._key = key
+        self._allow_unsigned = allow_unsigned
+        self.predictors: dict[str, Predictor] = {}
+        self.known: dict[str, int | None] = {}  # every registered model -> champion version
+        self.load_errors: dict[str, str] = {}  # model -> why its champion could not be loaded
+        self.redis_ok = False
+        self.last_error: str | None = None
+        self.last_refresh = 0.0
+        self.refreshes = 0
+        self.ready = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def get(self, name: str) -> Predictor | None:
+        return self.predictors.get(name)
+
+    async def refresh(self) -> None:
+        """Bring the predictors up to date with the registry's champions."""
+        async with self._lock:
+            try:
+                known, predictors, errors = await asyncio.to_thread(self._load_changes)
+            except Exception as exc:  # Redis down or timing out: keep scoring with what we have
+                if self.redis_ok or self.last_error is None:
+                    log.warning("registry unreachable, keeping %d loaded model(s): %s", len(self.predictors), exc)
+                self.redis_ok = False
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            else:
+                self.known, self.predictors, self.load_errors = known, predictors, errors
+                self.redis_ok, self.last_error = True, None
+                self.refreshes += 1
+            finally:
+                self.last_refresh = time.monotonic()
+                self.ready.set()
+
+    async def refresh_if_stale(self, min_age: float) -> None:
+        """Refresh unless one happened within ``min_age`` seconds (bounds registry reads on misses)."""
+        if time.monotonic() - self.last_refresh >= min_age:
+            await self.refresh()
+
+    def _load_changes(self) -> tuple[dict, dict, dict]:
+        if self._registry is None:
+            self._registry = self._registry_factory()
+        registry = self._registry
+        known = registry.champions()
+        predictors: dict[str, Predictor] = {}
+        errors: dict[str, str] = {}
+        for name, version in known.items():
+            if version is None:
+                continue
+            current = self.predictors.get(name)
+            if current is not None and current.version == version:
+                predictors[name] = current
+                continue
+            try:
+                data = registry.fetch(name, version)
+                loaded = artifacts.loads(data, self._key, allow_unsigned=self._allow_unsigned)
+                predictors[name] = Predictor.from_artifact(loaded, version=version)
+                log.info("loaded model %s version %s", name, version)
+            except Exception as exc:  # a bad artifact must not take the others down
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                if self.load_errors.get(name) != errors[name]:
+                    log.error("cannot load model %s version %s: %s", name, version, errors[name])
+                if current is not None:
+                    predictors[name] = current  # keep serving the previous champion
+        return known, predictors, errors
+
+    def describe(self) -> dict:
+        return {
+            name: {
+                "champion": self.known.get(name),
+                "loaded_version": self.predictors[name].version if name in self.predictors else None,
+                "task": self.predictors[name].task if name in self.predictors else None,
+                "error": self.load_errors.get(name),
+            }
+            for name in sorted(set(self.known) | set(self.predictors))
+        }

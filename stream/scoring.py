@@ -1,0 +1,120 @@
+"""The score path without Kafka: a batch of raw messages in, predictions and dead letters out.
+
+The Faust agent and ``POST /predict`` both call this, so the stream and HTTP give the same
+answers and the same errors. Every input message yields exactly one output: a prediction or a
+dead letter with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any, Iterable, NamedTuple, Sequence
+
+from .events import Event, deadletter_record, event_from_object, parse_event, prediction_record
+from .model_cache import ModelCache
+from .schema import InvalidInput
+
+
+class Message(NamedTuple):
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int | None
+    offset: int | None
+
+
+class Output(NamedTuple):
+    key: bytes | None
+    value: bytes
+    ok: bool  # True: a prediction; False: a dead letter
+
+
+class Scorer:
+    def __init__(self, cache: ModelCache, default_model: str = "", max_event_bytes: int | None = None):
+        self.cache = cache
+        self.default_model = default_model or None
+        self.max_event_bytes = max_event_bytes
+        self.scored = 0
+        self.deadlettered: Counter[str] = Counter()
+
+    def parse(self, messages: Sequence[Message]) -> list[Event | InvalidInput]:
+        parsed: list[Event | InvalidInput] = []
+        for message in messages:
+            try:
+                parsed.append(parse_event(message.value, self.max_event_bytes))
+            except InvalidInput as error:
+                parsed.append(error)
+        return parsed
+
+    def missing_models(self, parsed: Sequence[Event | InvalidInput]) -> set[str]:
+        """Models named in the batch that this worker has not loaded (worth one registry refresh)."""
+        return self.missing_model_names(e.model for e in parsed if isinstance(e, Event))
+
+    def missing_model_names(self, names: Iterable[Any]) -> set[str]:
+        predictors = self.cache.predictors
+        wanted = {name or self.default_model for name in names}
+        return {n for n in wanted if n and isinstance(n, str) and n not in predictors}
+
+    def score(self, messages: Sequence[Message], parsed: Sequence[Event | InvalidInput]) -> list[Output]:
+        """One output per message, in order."""
+        now = time.time()
+        predictors = self.cache.predictors  # one snapshot for the whole batch
+        outputs = []
+        for message, event in zip(messages, parsed):
+            model = None
+            try:
+                if isinstance(event, InvalidInput):
+                    raise event
+                model = event.model or self.default_model
+                record = self._predict(event, model, predictors, now)
+                outputs.append(Output(event.id.encode(), _dumps(record), True))
+                self.scored += 1
+            except InvalidInput as error:
+                self.deadlettered[error.reason] += 1
+                record = deadletter_record(
+                    error,
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    raw=message.value,
+                    ts=now,
+                    event_id=event.id if isinstance(event, Event) else None,
+                    model=model,
+                )
+                outputs.append(Output(message.key, _dumps(record), False))
+        return outputs
+
+    def score_objects(self, bodies: Sequence[Any]) -> list[dict]:
+        """Score decoded JSON events (the HTTP path): a prediction or ``{"error": ...}`` each."""
+        results = []
+        predictors = self.cache.predictors
+        now = time.time()
+        for body in bodies:
+            try:
+                event = event_from_object(body)
+                results.append(self._predict(event, event.model or self.default_model, predictors, now))
+            except InvalidInput as error:
+                results.append({"id": body.get("id") if isinstance(body, dict) else None,
+                                "error": {"reason": error.reason, "detail": error.detail}})
+        return results
+
+    def _predict(self, event: Event, model: str | None, predictors: dict, now: float) -> dict:
+        predictor = predictors.get(model) if model else None
+        if predictor is None:
+            raise self._why_no_model(model)
+        return prediction_record(event, model, predictor.version, predictor.score(event.features), now)
+
+    def _why_no_model(self, model: str | None) -> InvalidInput:
+        if not model:
+            return InvalidInput("unknown_model", "the event names no model and DRIFTLINE_DEFAULT_MODEL is not set")
+        if model in self.cache.known:
+            if model in self.cache.load_errors:
+                return InvalidInput("no_champion", f"model {model!r}'s champion cannot be loaded: {self.cache.load_errors[model]}")
+            return InvalidInput("no_champion", f"model {model!r} has no champion deployed")
+        return InvalidInput("unknown_model", f"no model named {model!r} is registered")
+
+
+def _dumps(record: dict) -> bytes:
+    return json.dumps(record, separators=(",", ":"), default=str).encode()

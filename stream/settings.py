@@ -1,0 +1,190 @@
+"""One frozen settings object: the only reader of the environment.
+
+Every setting is an environment variable with the prefix ``DRIFTLINE_``. A bad value fails at
+start-up with a message naming the variable and what it expects.
+
+>>> s = Settings.from_env({"DRIFTLINE_PARTITIONS": "8", "DRIFTLINE_TOPIC_PREFIX": "staging-"})
+>>> s.partitions, s.topic("events")
+(8, 'staging-events')
+>>> Settings.from_env({"DRIFTLINE_PARTITIONS": "zero"})
+Traceback (most recent call last):
+...
+stream.errors.ConfigError: DRIFTLINE_PARTITIONS='zero': expected a whole number >= 1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import urlparse
+
+from .errors import ConfigError
+
+PREFIX = "DRIFTLINE_"
+
+
+def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise ValueError
+        return value
+
+    bounds = f" >= {minimum}" if minimum is not None else ""
+    if maximum is not None:
+        bounds += f" and <= {maximum}"
+    parse.expects = f"a whole number{bounds}"  # type: ignore[attr-defined]
+    return parse
+
+
+def _float(minimum: float = 0.0) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw.strip())
+        if not value >= minimum:
+            raise ValueError
+        return value
+
+    parse.expects = f"a number >= {minimum:g}"  # type: ignore[attr-defined]
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError
+
+
+_bool.expects = "true or false"  # type: ignore[attr-defined]
+
+
+def _str(raw: str) -> str:
+    return raw.strip()
+
+
+_str.expects = "a string"  # type: ignore[attr-defined]
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        for url in value.split(";"):
+            parsed = urlparse(url)
+            if parsed.scheme not in schemes or not parsed.hostname:
+                raise ValueError
+            parsed.port  # raises ValueError on a bad port
+        return value
+
+    parse.expects = "a URL like " + " or ".join(f"{s}://HOST:PORT" for s in schemes)  # type: ignore[attr-defined]
+    return parse
+
+
+def _topic_prefix(raw: str) -> str:
+    value = raw.strip()
+    if value and not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+        raise ValueError
+    return value
+
+
+_topic_prefix.expects = "letters, digits, '.', '_' or '-' (Kafka topic characters)"  # type: ignore[attr-defined]
+
+
+def _setting(default: Any, parse: Callable[[str], Any], help: str) -> Any:
+    return field(default=default, metadata={"parse": parse, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of Driftline's configuration. Build it with :meth:`from_env`."""
+
+    broker: str = _setting("kafka://127.0.0.1:9092", _url("kafka"), "Kafka bootstrap server(s), ';'-separated.")
+    redis_url: str = _setting("redis://127.0.0.1:6379/0", _url("redis", "rediss"), "Redis holding the model registry.")
+    topic_prefix: str = _setting("", _topic_prefix, "Prefix for every topic name (empty: the names of the wire contract).")
+    partitions: int = _setting(4, _int(1), "Partitions of the topics Driftline creates.")
+    web_host: str = _setting("127.0.0.1", _str, "Address the worker's web server binds to.")
+    web_port: int = _setting(6066, _int(0, 65535), "Port of the worker's web server.")
+    signing_key: str = _setting("", _str, "HMAC-SHA256 key that signs and verifies artifacts.")
+    allow_unsigned: bool = _setting(False, _bool, "Load artifacts without a valid signature (pickle is code execution).")
+    api_token: str = _setting("", _str, "Bearer token required by mutating HTTP endpoints.")
+    state_dir: str = _setting(".driftline", _str, "Data, pid files and logs of the embedded stack.")
+    default_model: str = _setting("", _str, "Model used for events that do not name one.")
+    app_id: str = _setting("driftline", _str, "Faust application id (the Kafka consumer group).")
+    batch_size: int = _setting(500, _int(1), "Events scored per batch by the score agent.")
+    batch_timeout: float = _setting(0.05, _float(0.001), "Seconds the score agent waits to fill a batch.")
+    max_event_bytes: int = _setting(65536, _int(64), "Larger events go to the dead-letter topic.")
+    model_refresh_seconds: float = _setting(2.0, _float(0.05), "How often workers re-read the registry's aliases.")
+    log_level: str = _setting("info", _str, "Worker log level (debug, info, warning, error).")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Read every ``DRIFTLINE_*`` variable; keyword overrides win over the environment."""
+        environ = os.environ if environ is None else environ
+        known = {PREFIX + f.name.upper() for f in dataclasses.fields(cls)}
+        unknown = sorted(k for k in environ if k.startswith(PREFIX) and k not in known)
+        if unknown:
+            raise ConfigError(
+                f"unknown setting {', '.join(unknown)}; known settings: {', '.join(sorted(known))}"
+            )
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            var = PREFIX + f.name.upper()
+            if f.name in overrides:
+                values[f.name] = overrides[f.name]
+            elif var in environ:
+                values[f.name] = _parse(var, environ[var], f.metadata["parse"])
+        return cls(**values)
+
+    @classmethod
+    def variables(cls) -> dict[str, tuple[Any, str]]:
+        """Every environment variable with its default and help text (for docs and checks)."""
+        return {PREFIX + f.name.upper(): (f.default, f.metadata["help"]) for f in dataclasses.fields(cls)}
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``DRIFTLINE_*`` variables (to hand to a child process)."""
+        env = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            env[PREFIX + f.name.upper()] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return env
+
+    # Derived values -------------------------------------------------------------------------
+    def topic(self, name: str) -> str:
+        """Full topic name for one of the wire contract's topics."""
+        return self.topic_prefix + name
+
+    @property
+    def broker_servers(self) -> list[str]:
+        """``host:port`` strings for Kafka clients (kafka-python, aiokafka)."""
+        return [f"{urlparse(u).hostname}:{urlparse(u).port or 9092}" for u in self.broker.split(";")]
+
+    @property
+    def redis_host_port(self) -> tuple[str, int]:
+        parsed = urlparse(self.redis_url)
+        return parsed.hostname or "127.0.0.1", parsed.port or 6379
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir)
+
+    def signing_key_bytes(self) -> bytes | None:
+        return self.signing_key.encode() if self.signing_key else None
+
+    def __repr__(self) -> str:  # secrets never reach logs
+        shown = {
+            f.name: ("***" if f.name in {"signing_key", "api_token"} and getattr(self, f.name) else getattr(self, f.name))
+            for f in dataclasses.fields(self)
+        }
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+
+def _parse(var: str, raw: str, parse: Callable[[str], Any]) -> Any:
+    try:
+        return parse(raw)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{var}={raw!r}: expected {parse.expects}") from None  # type: ignore[attr-defined]
