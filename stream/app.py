@@ -23,6 +23,7 @@ from .model_cache import ModelCache
 from .registry import Registry
 from .scoring import Message, Scorer
 from .settings import Settings
+from .transport import DriftlineApp
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class Runtime:
 
 
 def create_app(settings: Settings) -> faust.App:
-    app = faust.App(
+    app = DriftlineApp(
         settings.app_id,
         broker=settings.broker,
         store="memory://",
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_linger_ms=5,
         stream_buffer_maxsize=max(4096, settings.batch_size * 4),
     )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     cache = ModelCache(
         lambda: Registry.from_url(settings.redis_url, timeout=2.0),
         settings.signing_key_bytes(),
@@ -104,9 +106,10 @@ async def score_batch(app: faust.App, runtime: Runtime, batch) -> None:
         Message(e.message.key, e.message.value, e.message.topic, e.message.partition, e.message.offset) for e in batch
     ]
     parsed = scorer.parse(messages)
-    if scorer.missing_models(parsed):
+    missing = scorer.missing_models(parsed)
+    if missing:
         # A model deployed a moment ago should not dead-letter its first events.
-        await runtime.cache.refresh_if_stale(min_age=0.5)
+        await runtime.cache.ensure_loaded(missing)
     outputs = scorer.score(messages, parsed)
     send = app.producer.send
     pending = []

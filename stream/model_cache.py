@@ -32,8 +32,9 @@ class ModelCache:
         self.load_errors: dict[str, str] = {}  # model -> why its champion could not be loaded
         self.redis_ok = False
         self.last_error: str | None = None
-        self.last_refresh = 0.0
+        self.last_refresh_started = float("-inf")
         self.refreshes = 0
+        self._checked: dict[str, float] = {}  # model name -> when a miss on it last forced a refresh
         self.ready = asyncio.Event()
         self._lock = asyncio.Lock()
 
@@ -43,25 +44,40 @@ class ModelCache:
     async def refresh(self) -> None:
         """Bring the predictors up to date with the registry's champions."""
         async with self._lock:
-            try:
-                known, predictors, errors = await asyncio.to_thread(self._load_changes)
-            except Exception as exc:  # Redis down or timing out: keep scoring with what we have
-                if self.redis_ok or self.last_error is None:
-                    log.warning("registry unreachable, keeping %d loaded model(s): %s", len(self.predictors), exc)
-                self.redis_ok = False
-                self.last_error = f"{type(exc).__name__}: {exc}"
-            else:
-                self.known, self.predictors, self.load_errors = known, predictors, errors
-                self.redis_ok, self.last_error = True, None
-                self.refreshes += 1
-            finally:
-                self.last_refresh = time.monotonic()
-                self.ready.set()
+            await self._refresh_locked()
 
-    async def refresh_if_stale(self, min_age: float) -> None:
-        """Refresh unless one happened within ``min_age`` seconds (bounds registry reads on misses)."""
-        if time.monotonic() - self.last_refresh >= min_age:
-            await self.refresh()
+    async def ensure_loaded(self, names: set[str], min_age: float = 0.5) -> None:
+        """Called when events name models this worker has not loaded.
+
+        Waits for a refresh that started after the miss was noticed, so a model deployed a moment
+        ago is found; a name that stays unknown costs at most one registry read per ``min_age``.
+        """
+        noticed = time.monotonic()
+        due = {n for n in names if noticed - self._checked.get(n, float("-inf")) >= min_age}
+        if not due:
+            return
+        async with self._lock:
+            if self.last_refresh_started < noticed:
+                await self._refresh_locked()
+        if len(self._checked) > 10_000:  # bounded even under a flood of made-up names
+            self._checked.clear()
+        self._checked.update(dict.fromkeys(due, noticed))
+
+    async def _refresh_locked(self) -> None:
+        self.last_refresh_started = time.monotonic()
+        try:
+            known, predictors, errors = await asyncio.to_thread(self._load_changes)
+        except Exception as exc:  # Redis down or timing out: keep scoring with what we have
+            if self.redis_ok or self.last_error is None:
+                log.warning("registry unreachable, keeping %d loaded model(s): %s", len(self.predictors), exc)
+            self.redis_ok = False
+            self.last_error = f"{type(exc).__name__}: {exc}"
+        else:
+            self.known, self.predictors, self.load_errors = known, predictors, errors
+            self.redis_ok, self.last_error = True, None
+            self.refreshes += 1
+        finally:
+            self.ready.set()
 
     def _load_changes(self) -> tuple[dict, dict, dict]:
         if self._registry is None:

@@ -68,8 +68,9 @@ def register_views(app: faust.App, runtime) -> None:
 
 async def _refresh_for(runtime, bodies: list) -> None:
     names = (b.get("model") for b in bodies if isinstance(b, dict))
-    if runtime.scorer.missing_model_names(names):
-        await runtime.cache.refresh_if_stale(min_age=0.5)
+    missing = runtime.scorer.missing_model_names(names)
+    if missing:
+        await runtime.cache.ensure_loaded(missing)
 
 
 def _assignment(app: faust.App) -> set:

@@ -1,0 +1,159 @@
+"""Throughput of the score path: the Faust worker against a plain aiokafka loop, side by side.
+
+Both do the same work per event (consume, parse, validate against the schema, predict with the
+same River model, JSON-encode, produce) through the same ``Scorer``. Each reads a backlog of N
+events pre-produced to its own topics, so the ~30 s the worker needs to join its consumer group
+is not counted; the rate is N divided by the span of ``ts_scored`` stamps on the outputs. Then the
+worker gets a paced stream for the latency figures (event timestamp to scoring).
+
+    python benchmarks/throughput.py [--events 100000] [--rate 3000] [--seconds 10]
+
+Starts its own embedded broker and Redis on free ports and stops them at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from stream import artifact
+from stream.datasets import load_dataset
+from stream.devstack import EmbeddedStack
+from stream.outputs import OutputWatcher, percentile
+from stream.predictor import Predictor
+from stream.registry import Registry
+from stream.replay import make_producer, replay
+from stream.scoring import Message, Scorer
+from stream.settings import Settings
+from stream.topics import ensure_topics
+from stream.training import train
+from stream.workerproc import WorkerProcess
+
+MODEL = "bench-phishing"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scored_rate(watcher: OutputWatcher) -> float:
+    stamps = [p["ts_scored"] for p in watcher.predictions.values()]
+    return len(stamps) / (max(stamps) - min(stamps)) if len(stamps) > 1 else float("nan")
+
+
+class StaticCache:
+    """The one model, loaded once: what ModelCache holds after its first refresh."""
+
+    def __init__(self, predictor: Predictor):
+        self.predictors, self.known, self.load_errors = {predictor.name: predictor}, {predictor.name: predictor.version}, {}
+
+
+async def plain_aiokafka_loop(settings: Settings, predictor: Predictor, n_events: int, batch: int) -> None:
+    scorer = Scorer(StaticCache(predictor), max_event_bytes=settings.max_event_bytes)
+    consumer = AIOKafkaConsumer(
+        settings.topic("events"), bootstrap_servers=settings.broker_servers, group_id="bench-reference",
+        auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=batch,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_servers, linger_ms=5, acks=1)
+    await consumer.start()
+    await producer.start()
+    done = 0
+    try:
+        while done < n_events:
+            polled = await consumer.getmany(timeout_ms=1000, max_records=batch)
+            for tp, records in polled.items():
+                messages = [Message(r.key, r.value, tp.topic, tp.partition, r.offset) for r in records]
+                outputs = scorer.score(messages, scorer.parse(messages))
+                futures = [
+                    await producer.send(settings.topic("predictions" if o.ok else "deadletter"), o.value, key=o.key)
+                    for o in outputs
+                ]
+                await asyncio.gather(*futures)
+                await consumer.commit()
+                done += len(records)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000, help="backlog size for the throughput runs")
+    parser.add_argument("--rate", type=float, default=3_000.0, help="paced rate for the latency run (events/s)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency run")
+    parser.add_argument("--batch", type=int, default=500, help="batch size for both")
+    args = parser.parse_args()
+
+    state = Path(tempfile.mkdtemp(prefix="driftline-bench-"))
+    base = Settings.from_env(
+        {}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        web_port=free_port(), state_dir=str(state), signing_key="bench", batch_size=args.batch,
+    )
+    faust_settings = Settings.from_env(base.to_env(), topic_prefix="bench-faust-")
+    ref_settings = Settings.from_env(base.to_env(), topic_prefix="bench-ref-")
+    worker = None
+    with EmbeddedStack(base, log=lambda m: None):
+        data = load_dataset("phishing")
+        trained = train(data, "logreg", MODEL)
+        blob = artifact.dumps(trained, b"bench")
+        version = Registry.from_url(base.redis_url).register(blob, trained.metadata, alias="champion")
+        predictor = Predictor.from_artifact(artifact.loads(blob, b"bench"), version=version)
+        n = args.events
+        print(f"model: logreg on Phishing ({len(trained.metadata['schema']['features'])} features); "
+              f"{n:,} events per run, batch {args.batch}, {base.partitions} partitions", flush=True)
+
+        for settings in (faust_settings, ref_settings):
+            ensure_topics(settings)
+            replay(settings, data.rows, None, MODEL, limit=n, run_id="tp")
+
+        # Reference: a plain aiokafka loop in this process.
+        watcher = OutputWatcher(ref_settings, "tp-")
+        asyncio.run(plain_aiokafka_loop(ref_settings, predictor, n, args.batch))
+        assert watcher.wait_for(n, 60), f"reference produced {watcher.total} of {n}"
+        reference_rate = scored_rate(watcher)
+        watcher.close()
+        print(f"plain aiokafka loop: {reference_rate:,.0f} events/s", flush=True)
+
+        # Driftline: a worker process.
+        watcher = OutputWatcher(faust_settings, "tp-")
+        try:
+            worker = WorkerProcess(faust_settings, state / "worker.log").start()
+            worker.wait_ready(timeout=180)
+            assert watcher.wait_for(n, 600), f"worker produced {watcher.total} of {n}"
+            worker_rate = scored_rate(watcher)
+            watcher.close()
+            print(f"driftline worker:    {worker_rate:,.0f} events/s", flush=True)
+
+            paced = int(args.rate * args.seconds)
+            watcher = OutputWatcher(faust_settings, "lat-")
+            replay(faust_settings, data.rows, None, MODEL, limit=paced, rate=args.rate, run_id="lat")
+            assert watcher.wait_for(paced, 120), f"latency run produced {watcher.total} of {paced}"
+            latencies = watcher.latencies()
+            watcher.close()
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+    print()
+    print("| path | events/s |")
+    print("|---|---|")
+    print(f"| plain aiokafka loop (reference) | {reference_rate:,.0f} |")
+    print(f"| driftline worker (Faust agent) | {worker_rate:,.0f} |")
+    print(f"| ratio worker / reference | {worker_rate / reference_rate:.2f} |")
+    print(f"latency event -> prediction at {args.rate:,.0f} events/s for {args.seconds:.0f} s: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
