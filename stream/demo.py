@@ -9,6 +9,7 @@ out (normal end, error or Ctrl-C) it stops everything it started.
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 import sys
 import threading
@@ -20,16 +21,21 @@ from .settings import Settings
 
 MODEL = "phishing"
 
-# One of each kind of bad input, sent before the good events: the worker must dead-letter each
-# with its reason and keep scoring.
-MALFORMED = [
-    b"this is not JSON",
-    b'["an", "array"]',
-    b'{"model": "phishing", "features": {}}',
-    b'{"id": "no-such-model", "model": "nobody", "features": {}}',
-    b'{"id": "missing", "model": "phishing", "features": {"https": 1.0}}',
-    b'{"id": "text", "model": "phishing", "features": {"empty_server_form_handler": "high"}}',
-]
+def malformed_events(good: dict) -> list[bytes]:
+    """One of each kind of bad input: the worker must dead-letter each with its reason and keep scoring."""
+    def event(event_id, **changes) -> bytes:
+        body = {"id": event_id, "model": MODEL, "features": dict(good, **changes)}
+        return json.dumps(body).encode()
+
+    return [
+        b"this is not JSON",
+        b'["an", "array"]',
+        json.dumps({"model": MODEL, "features": good}).encode(),
+        json.dumps({"id": "no-such-model", "model": "nobody", "features": good}).encode(),
+        json.dumps({"id": "missing", "model": MODEL, "features": {"https": 1.0}}).encode(),
+        event("text", https="high"),
+        event("nan", https=float("nan")),  # Python writes the NaN literal, which JSON parsers accept
+    ]
 
 
 def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, keep: bool = False, out=print) -> int:
@@ -69,14 +75,15 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
 
         out("\n== 3. start a worker (joining the consumer group takes ~30 s on the embedded broker)")
         worker = WorkerProcess(settings, settings.state_path / "logs" / "worker.log").start()
-        health = worker.wait_ready(timeout=180)
+        health = worker.wait_ready(timeout=180, models=[MODEL])
         out(f"worker ready at {worker.url}: models {list(health['models'])}, {len(health['assigned_partitions'])} partitions")
 
-        out(f"\n== 4. stream {n_events:,} events at {rate:,.0f}/s, with {len(MALFORMED)} malformed ones")
+        malformed = malformed_events(data.rows[0])
+        out(f"\n== 4. stream {n_events:,} events at {rate:,.0f}/s, with {len(malformed)} malformed ones")
         run_id = new_run_id()
         watcher = OutputWatcher(settings, run_id)
         producer = make_producer(settings)
-        for i, raw in enumerate(MALFORMED):
+        for i, raw in enumerate(malformed):
             producer.send(settings.topic("events"), key=f"{run_id}-bad-{i}".encode(), value=raw)
         sender = threading.Thread(
             target=replay,
@@ -85,20 +92,20 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
             daemon=True,
         )
         sender.start()
-        expected = n_events + len(MALFORMED)
+        expected = n_events + len(malformed)
         samples_shown = 0
-        last_line = 0.0
+        last_line, last_total = 0.0, 0
 
         def report(w: OutputWatcher) -> None:
-            nonlocal samples_shown, last_line
+            nonlocal samples_shown, last_line, last_total
             for record in list(w.predictions.values())[samples_shown:3]:
                 out(f"  sample prediction: {record}")
                 samples_shown += 1
-            if time.monotonic() - last_line >= 1.0:
-                last_line = time.monotonic()
-                elapsed = time.monotonic() - (w.first_seen or time.monotonic())
-                rate_now = w.total / elapsed if elapsed > 0 else 0.0
-                out(f"  predictions {len(w.predictions):>7,}  dead letters {len(w.deadletters):>3}  ({rate_now:,.0f}/s)")
+            now = time.monotonic()
+            if now - last_line >= 1.0:
+                rate_now = (w.total - last_total) / (now - last_line) if last_line else 0.0
+                last_line, last_total = now, w.total
+                out(f"  predictions {len(w.predictions):>7,}  dead letters {len(w.deadletters):>3}  ({rate_now:,.0f} outputs/s)")
 
         complete = watcher.wait_for(expected, timeout=60 + 2 * n_events / rate, on_poll=report)
         sender.join(timeout=5)

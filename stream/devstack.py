@@ -126,7 +126,7 @@ class EmbeddedStack:
     def __init__(self, settings: Settings, log: Callable[[str], None] = print):
         self.settings = settings
         self.log = log
-        self.state_dir = settings.state_path
+        self.state_dir = settings.state_path.resolve()  # children start in it: relative paths would break
         self._service_list: list[_Service] | None = None  # built lazily: finding binaries is I/O
         self._children: dict[int, subprocess.Popen] = {}  # kept to reap them (no zombies) on down
         self._started: set[str] = set()  # names this instance started, for __exit__

@@ -51,14 +51,15 @@ class WorkerProcess:
         except (OSError, ValueError):
             return None
 
-    def wait_ready(self, timeout: float = 120.0, progress=None) -> dict:
-        """Wait until the worker answers /health with partitions assigned."""
+    def wait_ready(self, timeout: float = 120.0, progress=None, models: list[str] = ()) -> dict:
+        """Wait until the worker answers /health with partitions assigned (and ``models`` loaded)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 raise StackError(f"the worker exited (code {self.process and self.process.returncode}); log:\n{self.log_tail()}")
             health = self.health()
-            if health and health.get("assigned_partitions"):
+            loaded = {n for n, m in (health or {}).get("models", {}).items() if m.get("loaded_version") is not None}
+            if health and health.get("assigned_partitions") and loaded.issuperset(models):
                 return health
             if progress:
                 progress(health)
