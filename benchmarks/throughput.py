@@ -1,7 +1,8 @@
 """Throughput of the score path: the Faust worker against a plain aiokafka loop, side by side.
 
 Both do the same work per event (consume, parse, validate against the schema, predict with the
-same River model, JSON-encode, produce) through the same ``Scorer``. Each reads a backlog of N
+same River model, JSON-encode, produce) through the same ``Scorer`` and the same batch sink
+(``stream.sink.send_keyed``), so the ratio is what the Faust machinery costs. Each reads a backlog of N
 events pre-produced to its own topics, so the ~30 s the worker needs to join its consumer group
 is not counted; the rate is N divided by the span of ``ts_scored`` stamps on the outputs. Then the
 worker gets a paced stream for the latency figures (event timestamp to scoring).
@@ -33,6 +34,7 @@ from stream.registry import Registry
 from stream.replay import make_producer, replay
 from stream.scoring import Message, Scorer
 from stream.settings import Settings
+from stream.sink import send_keyed
 from stream.topics import ensure_topics
 from stream.training import train
 from stream.workerproc import WorkerProcess
@@ -74,11 +76,10 @@ async def plain_aiokafka_loop(settings: Settings, predictor: Predictor, n_events
             for tp, records in polled.items():
                 messages = [Message(r.key, r.value, tp.topic, tp.partition, r.offset) for r in records]
                 outputs = scorer.score(messages, scorer.parse(messages))
-                futures = [
-                    await producer.send(settings.topic("predictions" if o.ok else "deadletter"), o.value, key=o.key)
-                    for o in outputs
-                ]
-                await asyncio.gather(*futures)
+                await asyncio.gather(
+                    send_keyed(producer, settings.topic("predictions"), [(o.key, o.value) for o in outputs if o.ok]),
+                    send_keyed(producer, settings.topic("deadletter"), [(o.key, o.value) for o in outputs if not o.ok]),
+                )
                 await consumer.commit()
                 done += len(records)
     finally:

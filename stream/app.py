@@ -23,6 +23,7 @@ from .model_cache import ModelCache
 from .registry import Registry
 from .scoring import Message, Scorer
 from .settings import Settings
+from .sink import send_keyed
 from .transport import DriftlineApp
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ def create_app(settings: Settings) -> faust.App:
         web_host=settings.web_host,
         web_port=settings.web_port,
         producer_linger_ms=5,
-        stream_buffer_maxsize=max(4096, settings.batch_size * 4),
+        stream_buffer_maxsize=max(32768, settings.batch_size * 8),
+        broker_max_poll_records=2000,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     cache = ModelCache(
@@ -111,10 +113,11 @@ async def score_batch(app: faust.App, runtime: Runtime, batch) -> None:
         # A model deployed a moment ago should not dead-letter its first events.
         await runtime.cache.ensure_loaded(missing)
     outputs = scorer.score(messages, parsed)
-    send = app.producer.send
-    pending = []
-    for output in outputs:
-        topic = runtime.predictions_topic if output.ok else runtime.deadletter_topic
-        pending.append(await send(topic, output.key, output.value, None, None, None))
+    producer = app.producer._ensure_producer()  # the worker's aiokafka producer
+    predictions = [(o.key, o.value) for o in outputs if o.ok]
+    deadletters = [(o.key, o.value) for o in outputs if not o.ok]
     # Acked (and so committed) only when every output is on the broker.
-    await asyncio.gather(*pending)
+    await asyncio.gather(
+        send_keyed(producer, runtime.predictions_topic, predictions),
+        send_keyed(producer, runtime.deadletter_topic, deadletters),
+    )
