@@ -19,7 +19,11 @@ from dataclasses import dataclass
 
 import faust
 
+import redis.asyncio as aioredis
+
+from .learning import LabelJoiner, Learners, training_example
 from .model_cache import ModelCache
+from .pending import PendingStore
 from .registry import Registry
 from .scoring import Message, Scorer
 from .settings import Settings
@@ -36,9 +40,14 @@ class Runtime:
     settings: Settings
     cache: ModelCache
     scorer: Scorer
+    pending: PendingStore
+    joiner: LabelJoiner
+    learners: Learners
     events_topic: str
     predictions_topic: str
     deadletter_topic: str
+    training_topic: str
+    pending_errors: int = 0
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -64,28 +73,91 @@ def create_app(settings: Settings) -> faust.App:
         broker_max_poll_records=2000,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
-    cache = ModelCache(
-        lambda: Registry.from_url(settings.redis_url, timeout=2.0),
-        settings.signing_key_bytes(),
-        allow_unsigned=settings.allow_unsigned,
-    )
+    registry_factory = lambda: Registry.from_url(settings.redis_url, timeout=2.0)  # noqa: E731
+    cache = ModelCache(registry_factory, settings.signing_key_bytes(), allow_unsigned=settings.allow_unsigned)
+    redis_async = aioredis.Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    pending = PendingStore(redis_async, settings.app_id, settings.pending_ttl_seconds, settings.pending_max,
+                           settings.label_grace_seconds)
     runtime = Runtime(
         settings=settings,
         cache=cache,
         scorer=Scorer(cache, settings.default_model, settings.max_event_bytes),
+        pending=pending,
+        joiner=LabelJoiner(pending, settings.max_event_bytes),
+        learners=Learners(registry_factory, settings.signing_key_bytes(), settings.allow_unsigned,
+                          every_examples=settings.snapshot_every_examples,
+                          every_seconds=settings.snapshot_every_seconds, window=settings.metrics_window),
         events_topic=settings.topic("events"),
         predictions_topic=settings.topic("predictions"),
         deadletter_topic=settings.topic("deadletter"),
+        training_topic=settings.topic("training"),
     )
     app.driftline = runtime  # type: ignore[attr-defined]
+    learn_lock = asyncio.Lock()  # the learn agent and the snapshot timer never touch a model at once
 
     events = app.topic(runtime.events_topic, partitions=settings.partitions)
+    labels = app.topic(settings.topic("labels"), partitions=settings.partitions)
+    training = app.topic(runtime.training_topic, partitions=settings.partitions)
 
     @app.agent(events, name="score", concurrency=1)
     async def score(stream):
         await cache.ready.wait()
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_timeout):
             await score_batch(app, runtime, batch)
+
+    @app.agent(labels, name="labels", concurrency=1)
+    async def join_labels(stream):
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_timeout):
+            examples, matched, deadletters = await runtime.joiner.join(_messages(batch))
+            producer = app.producer._ensure_producer()
+            await asyncio.gather(send_keyed(producer, runtime.training_topic, examples),
+                                 send_keyed(producer, runtime.deadletter_topic, deadletters))
+            await runtime.pending.forget(matched)
+
+    @app.agent(training, name="learn", concurrency=1)
+    async def learn(stream):
+        # noack: a training event is acked only once a snapshot includes it (see stream.learning).
+        async for batch in stream.noack_take(settings.batch_size, within=settings.batch_timeout):
+            async with learn_lock:
+                await runtime.learners.learn_batch(batch)
+                if runtime.learners.invalid:
+                    await send_keyed(app.producer._ensure_producer(), runtime.deadletter_topic, runtime.learners.invalid)
+                for name in runtime.learners.due():
+                    await runtime.learners.snapshot(name)
+
+    @app.timer(min(1.0, settings.snapshot_every_seconds))
+    async def snapshot_by_time() -> None:
+        async with learn_lock:
+            for name in runtime.learners.due():
+                await runtime.learners.snapshot(name)
+
+    @app.timer(settings.model_refresh_seconds)
+    async def follow_deployments() -> None:
+        async with learn_lock:
+            await runtime.learners.check_versions()
+
+    @app.timer(0.5)
+    async def retry_held_labels() -> None:
+        examples, matched, unmatched = await runtime.joiner.retry_held(runtime.deadletter_topic)
+        if examples or unmatched:
+            producer = app.producer._ensure_producer()
+            await asyncio.gather(send_keyed(producer, runtime.training_topic, examples),
+                                 send_keyed(producer, runtime.deadletter_topic, unmatched))
+            await runtime.pending.forget(matched, late=len(matched))
+
+    @app.timer(min(5.0, runtime.pending.bucket_seconds))
+    async def account_pending() -> None:
+        try:
+            await runtime.pending.account()
+        except Exception as exc:  # Redis away: scoring goes on, the next round catches up
+            log.warning("pending accounting failed: %s", exc)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app_, revoked, **kwargs) -> None:
+        moved = {tp.partition for tp in revoked if tp.topic == runtime.training_topic}
+        if moved:
+            async with learn_lock:
+                runtime.learners.drop_partitions(moved)
 
     @app.task
     async def load_models() -> None:
@@ -102,11 +174,13 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
+def _messages(batch) -> list[Message]:
+    return [Message(e.message.key, e.message.value, e.message.topic, e.message.partition, e.message.offset) for e in batch]
+
+
 async def score_batch(app: faust.App, runtime: Runtime, batch) -> None:
     scorer = runtime.scorer
-    messages = [
-        Message(e.message.key, e.message.value, e.message.topic, e.message.partition, e.message.offset) for e in batch
-    ]
+    messages = _messages(batch)
     parsed = scorer.parse(messages)
     missing = scorer.missing_models(parsed)
     if missing:
@@ -116,8 +190,27 @@ async def score_batch(app: faust.App, runtime: Runtime, batch) -> None:
     producer = app.producer._ensure_producer()  # the worker's aiokafka producer
     predictions = [(o.key, o.value) for o in outputs if o.ok]
     deadletters = [(o.key, o.value) for o in outputs if not o.ok]
+    scored = [o.scored for o in outputs if o.scored is not None]
+    # An event that carries its label is learned from at once (test-then-train); the others
+    # wait in the pending store for their label.
+    examples = [
+        (s.model.encode(), training_example(s.event_id, s.model, s.version, s.features, s.label, s.prediction, s.ts_event))
+        for s in scored if s.label is not None
+    ]
+    waiting = [s for s in scored if s.label is None]
     # Acked (and so committed) only when every output is on the broker.
     await asyncio.gather(
         send_keyed(producer, runtime.predictions_topic, predictions),
         send_keyed(producer, runtime.deadletter_topic, deadletters),
+        send_keyed(producer, runtime.training_topic, examples),
+        _remember(runtime, waiting),
     )
+
+
+async def _remember(runtime: Runtime, waiting: list) -> None:
+    try:
+        await runtime.pending.remember(waiting)
+    except Exception as exc:  # Redis away: keep scoring; these predictions cannot be learned from
+        runtime.pending_errors += len(waiting)
+        if runtime.pending_errors == len(waiting) or runtime.pending_errors % 10_000 < len(waiting):
+            log.warning("cannot remember predictions in Redis (%d so far): %s", runtime.pending_errors, exc)

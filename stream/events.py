@@ -68,9 +68,43 @@ def event_from_object(body: Any) -> Event:
     return Event(str(event_id), model, features, None if ts is None else float(ts), body.get("label"))
 
 
-def prediction_record(event: Event, model: str, version: Any, result: dict, ts_scored: float) -> dict:
+class Label(NamedTuple):
+    id: str
+    label: Any
+    model: str | None
+
+
+def parse_label(raw: bytes | None, max_bytes: int | None = None) -> Label:
+    """Parse one ``labels`` message: ``{"id", "label", "model"?}``.
+
+    >>> parse_label(b'{"id": 7, "label": true}')
+    Label(id='7', label=True, model=None)
+    """
+    if raw is not None and max_bytes is not None and len(raw) > max_bytes:
+        raise InvalidInput("oversized", f"{len(raw)} bytes is more than the limit of {max_bytes} (DRIFTLINE_MAX_EVENT_BYTES)")
+    try:
+        body = json.loads(raw) if raw is not None else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("invalid_json", f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("not_an_object", f"a label must be a JSON object, got {type(body).__name__}")
+    label_id = body.get("id")
+    if label_id is None or label_id == "" or isinstance(label_id, bool) or not isinstance(label_id, (str, int)):
+        raise InvalidInput("missing_id", "the label has no usable 'id' (string or integer)")
+    if "label" not in body or body["label"] is None:
+        raise InvalidInput("missing_label", "the message has no 'label'")
+    label = body["label"]
+    if not isinstance(label, (str, int, float, bool)) or (isinstance(label, float) and not math.isfinite(label)):
+        raise InvalidInput("invalid_label", f"'label' must be a string, number or boolean, got {label!r}"[:200])
+    model = body.get("model")
+    if model is not None and (not isinstance(model, str) or not model):
+        raise InvalidInput("invalid_field", "'model' must be a non-empty string")
+    return Label(str(label_id), label, model)
+
+
+def prediction_record(event: Event, model: str, version: Any, result: dict, ts_scored: float, snapshot: int | None = None) -> dict:
     """One ``predictions`` value; ``result`` is what :meth:`Predictor.score` returned."""
-    record = {"id": event.id, "model": model, "version": version, "prediction": result["prediction"]}
+    record = {"id": event.id, "model": model, "version": version, "snapshot": snapshot, "prediction": result["prediction"]}
     if "proba" in result:
         record["proba"] = result["proba"]
     record["ts_event"] = event.ts

@@ -83,21 +83,20 @@ class ModelCache:
         if self._registry is None:
             self._registry = self._registry_factory()
         registry = self._registry
-        known = registry.champions()
+        states = registry.serving_states()
+        known = {name: version for name, (version, _) in states.items()}
         predictors: dict[str, Predictor] = {}
         errors: dict[str, str] = {}
-        for name, version in known.items():
+        for name, (version, revision) in states.items():
             if version is None:
                 continue
             current = self.predictors.get(name)
-            if current is not None and current.version == version:
+            if current is not None and (current.version, current.snapshot) == (version, revision):
                 predictors[name] = current
                 continue
             try:
-                data = registry.fetch(name, version)
-                loaded = artifacts.loads(data, self._key, allow_unsigned=self._allow_unsigned)
-                predictors[name] = Predictor.from_artifact(loaded, version=version)
-                log.info("loaded model %s version %s", name, version)
+                predictors[name] = self._load(registry, name, version, revision)
+                log.info("loaded model %s version %s snapshot %s", name, version, predictors[name].snapshot)
             except Exception as exc:  # a bad artifact must not take the others down
                 errors[name] = f"{type(exc).__name__}: {exc}"
                 if self.load_errors.get(name) != errors[name]:
@@ -106,11 +105,22 @@ class ModelCache:
                     predictors[name] = current  # keep serving the previous champion
         return known, predictors, errors
 
+    def _load(self, registry: Registry, name: str, version: int, revision: int | None) -> Predictor:
+        snapshot = registry.fetch_snapshot(name, "champion") if revision is not None else None
+        if snapshot is not None and snapshot[0]["version"] == version:
+            info, data, _ = snapshot
+            revision = info["revision"]  # it may have moved on since serving_states() was read
+        else:
+            data, revision = registry.fetch(name, version), None
+        loaded = artifacts.loads(data, self._key, allow_unsigned=self._allow_unsigned)
+        return Predictor.from_artifact(loaded, version=version, snapshot=revision)
+
     def describe(self) -> dict:
         return {
             name: {
                 "champion": self.known.get(name),
                 "loaded_version": self.predictors[name].version if name in self.predictors else None,
+                "loaded_snapshot": self.predictors[name].snapshot if name in self.predictors else None,
                 "task": self.predictors[name].task if name in self.predictors else None,
                 "error": self.load_errors.get(name),
             }

@@ -37,9 +37,10 @@ class Predictor:
     schema: FeatureSchema
     model: Any
     metadata: dict
+    snapshot: int | None = None  # revision of the learner's snapshot, None for the deployed artifact
 
     @classmethod
-    def from_artifact(cls, artifact: Artifact, version: Any = None) -> "Predictor":
+    def from_artifact(cls, artifact: Artifact, version: Any = None, snapshot: int | None = None) -> "Predictor":
         meta = artifact.metadata
         return cls(
             name=meta["name"],
@@ -48,6 +49,7 @@ class Predictor:
             schema=FeatureSchema.from_dict(meta["schema"]),
             model=artifact.model,
             metadata=meta,
+            snapshot=snapshot,
         )
 
     @property
@@ -56,7 +58,10 @@ class Predictor:
 
     def score(self, features: Any) -> dict:
         """Validate and predict: ``{"prediction": ..., "proba": {class: p}}`` (proba for classifiers)."""
-        x = self.schema.validate(features)
+        return self.predict(self.schema.validate(features))
+
+    def predict(self, x: dict) -> dict:
+        """Predict for features that already passed :meth:`FeatureSchema.validate`."""
         try:
             if self.is_classifier:
                 proba = self.model.predict_proba_one(x)

@@ -7,6 +7,8 @@ Keys (all under ``driftline:``)::
     model:NAME:versions         HASH  version -> JSON (metadata, sha256, size, registered_at)
     model:NAME:artifact:V       BYTES the signed artifact of version V
     model:NAME:aliases          HASH  alias (champion, challenger) -> version
+    model:NAME:snapshot:ALIAS   HASH  the learner's latest snapshot of that alias: revision, version,
+                                      info (JSON: examples learned, metrics, training offsets), artifact
     audit                       STREAM one entry per register / alias move, with its reason
 
 The registry stores artifacts as they are (signed); loading verifies them, so whoever can write
@@ -48,6 +50,12 @@ class Registry:
         name = metadata.get("name")
         if not name:
             raise RegistryError("artifact metadata has no model name")
+        if metadata.get("compact"):
+            # A compact (edge) artifact has no baseline and cannot keep learning online.
+            raise RegistryError(
+                f"artifact of {name!r} is compact (an edge export that cannot keep learning and has no "
+                "drift baseline): deploy the full artifact instead (driftline export without --compact)"
+            )
         sha = artifacts.digest(data)
         existing = self._version_with_digest(name, sha)
         if existing is not None:
@@ -136,6 +144,47 @@ class Registry:
             if name is None or entry.get("model") == name:
                 entries.append(dict(entry, id=entry_id.decode()))
         return entries[-count:]
+
+    # Snapshots of the learning models ----------------------------------------------------------
+    def write_snapshot(self, name: str, alias: str, version: int, data: bytes, info: dict, state: bytes = b"") -> int:
+        """Store the learner's current model (and its signed learner state) for ``alias``."""
+        revision = int(self.redis.incr(_k("model", name, "snapshot_seq")))
+        self.redis.hset(_k("model", name, "snapshot", alias), mapping={
+            "revision": revision,
+            "version": version,
+            "info": json.dumps(dict(info, revision=revision, version=version, written_at=time.time()), default=str),
+            "artifact": data,
+            "state": state,
+        })
+        return revision
+
+    def snapshot_info(self, name: str, alias: str = "champion") -> dict | None:
+        raw = self.redis.hget(_k("model", name, "snapshot", alias), "info")
+        return json.loads(raw) if raw is not None else None
+
+    def fetch_snapshot(self, name: str, alias: str = "champion") -> tuple[dict, bytes, bytes] | None:
+        """(info, model artifact, learner state artifact) of the latest snapshot, or None."""
+        info, data, state = self.redis.hmget(_k("model", name, "snapshot", alias), ["info", "artifact", "state"])
+        return (json.loads(info), data, state or b"") if info is not None and data is not None else None
+
+    def serving_states(self, names: Iterable[str] | None = None) -> dict[str, tuple[int | None, int | None]]:
+        """Per model: (champion version, revision of its snapshot or None), in one round trip.
+
+        A snapshot counts only while it was taken from the current champion version.
+        """
+        names = self.models() if names is None else list(names)
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hget(_k("model", name, "aliases"), "champion")
+            pipe.hmget(_k("model", name, "snapshot", "champion"), ["version", "revision"])
+        replies = pipe.execute()
+        states = {}
+        for i, name in enumerate(names):
+            champion, (snap_version, revision) = replies[2 * i], replies[2 * i + 1]
+            champion = int(champion) if champion is not None else None
+            current = revision is not None and champion is not None and int(snap_version) == champion
+            states[name] = (champion, int(revision) if current else None)
+        return states
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

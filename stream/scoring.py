@@ -25,10 +25,24 @@ class Message(NamedTuple):
     offset: int | None
 
 
+class Scored(NamedTuple):
+    """What the learning path needs of a scored event: the features the model saw and what it said."""
+
+    event_id: str
+    model: str
+    version: int
+    snapshot: int | None
+    features: dict
+    prediction: Any
+    ts_event: float | None
+    label: Any  # an inline label on the event, or None
+
+
 class Output(NamedTuple):
     key: bytes | None
     value: bytes
     ok: bool  # True: a prediction; False: a dead letter
+    scored: Scored | None = None
 
 
 class Scorer:
@@ -68,8 +82,12 @@ class Scorer:
                 if isinstance(event, InvalidInput):
                     raise event
                 model = event.model or self.default_model
-                record = self._predict(event, model, predictors, now)
-                outputs.append(Output(event.id.encode(), _dumps(record), True))
+                predictor = self._predictor(model, predictors)
+                x = predictor.schema.validate(event.features)
+                result = predictor.predict(x)
+                record = prediction_record(event, model, predictor.version, result, now, predictor.snapshot)
+                scored = Scored(event.id, model, predictor.version, predictor.snapshot, x, result["prediction"], event.ts, event.label)
+                outputs.append(Output(event.id.encode(), _dumps(record), True, scored))
                 self.scored += 1
             except InvalidInput as error:
                 self.deadlettered[error.reason] += 1
@@ -101,10 +119,14 @@ class Scorer:
         return results
 
     def _predict(self, event: Event, model: str | None, predictors: dict, now: float) -> dict:
+        predictor = self._predictor(model, predictors)
+        return prediction_record(event, model, predictor.version, predictor.score(event.features), now, predictor.snapshot)
+
+    def _predictor(self, model: str | None, predictors: dict):
         predictor = predictors.get(model) if model else None
         if predictor is None:
             raise self._why_no_model(model)
-        return prediction_record(event, model, predictor.version, predictor.score(event.features), now)
+        return predictor
 
     def _why_no_model(self, model: str | None) -> InvalidInput:
         if not model:

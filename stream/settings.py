@@ -120,6 +120,12 @@ class Settings:
     fetch_max_wait_ms: int = _setting(100, _int(1), "Longest a worker's fetch waits for data (latency on quiet streams).")
     max_event_bytes: int = _setting(65536, _int(64), "Larger events go to the dead-letter topic.")
     model_refresh_seconds: float = _setting(2.0, _float(0.05), "How often workers re-read the registry's aliases.")
+    pending_ttl_seconds: float = _setting(3600.0, _float(1.0), "How long a prediction waits for its label.")
+    pending_max: int = _setting(1_000_000, _int(1), "Most predictions waiting for labels; beyond it new ones are not remembered (counted).")
+    label_grace_seconds: float = _setting(30.0, _float(0.0), "How long a label that came before its event is held.")
+    snapshot_every_examples: int = _setting(1000, _int(1), "A learner snapshots its model after this many examples...")
+    snapshot_every_seconds: float = _setting(5.0, _float(0.1), "...or this many seconds, whichever comes first.")
+    metrics_window: int = _setting(1000, _int(1), "Examples in the recent window of the prequential metrics.")
     log_level: str = _setting("info", _str, "Worker log level (debug, info, warning, error).")
 
     @classmethod

@@ -37,6 +37,7 @@ def stack_settings(tmp_path_factory) -> Settings:
         signing_key=SIGNING_KEY,
         partitions=4,
         model_refresh_seconds=0.5,
+        snapshot_every_seconds=1.0,
     )
 
 

@@ -1,0 +1,240 @@
+"""The learning path: labels joined with remembered predictions, and one learner per model.
+
+``labels`` ──► LabelJoiner ──► ``training`` (keyed by model: every example of a model lands on
+one partition, so exactly one worker learns it) ──► Learners (test-then-train champion and
+challenger, snapshots to the registry).
+
+Exactly-once learning on top of at-least-once Kafka: a training event is acknowledged only once a
+snapshot that includes it is in the registry, so after a crash Faust redelivers exactly the
+examples learned since the last snapshot; the learner restores that snapshot and skips what it
+already holds (by training offset, and by event id for duplicated examples).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from . import artifact as artifacts
+from .events import Label, deadletter_record, parse_label
+from .learner import ModelLearner
+from .pending import PendingStore
+from .registry import ALIASES, Registry
+from .schema import InvalidInput
+
+log = logging.getLogger(__name__)
+
+
+def training_example(event_id: str, model: str, version: Any, features: dict, label: Any, prediction: Any,
+                     ts_event: float | None) -> bytes:
+    """One ``training`` value (keyed by model name)."""
+    return json.dumps({
+        "id": event_id, "model": model, "version": version, "features": features, "label": label,
+        "prediction": prediction, "ts_event": ts_event, "ts_label": time.time(),
+    }, separators=(",", ":")).encode()
+
+
+class LabelJoiner:
+    """Turns labels into training examples; holds early labels; dead-letters bad ones."""
+
+    def __init__(self, pending: PendingStore, max_bytes: int):
+        self.pending = pending
+        self.max_bytes = max_bytes
+
+    async def join(self, messages) -> tuple[list, list, list]:
+        """For a batch: (training examples as (key, value), matched entries for
+        :meth:`PendingStore.forget` once the examples are on the broker, dead letters as (key, value))."""
+        labels: list[Label] = []
+        deadletters = []
+        now = time.time()
+        for message in messages:
+            try:
+                labels.append(parse_label(message.value, self.max_bytes))
+            except InvalidInput as error:
+                record = deadletter_record(error, topic=message.topic, partition=message.partition,
+                                           offset=message.offset, raw=message.value, ts=now)
+                deadletters.append((message.key, json.dumps(record).encode()))
+        entries = await self.pending.lookup([label.id for label in labels])
+        examples, matched, early = [], [], []
+        for label, entry in zip(labels, entries):
+            if entry is None:
+                early.append({"id": label.id, "label": label.label, "model": label.model})
+                continue
+            examples.append((entry["m"].encode(), training_example(label.id, entry["m"], entry["v"], entry["f"],
+                                                                   label.label, entry["p"], entry["t"])))
+            matched.append((label.id, entry))
+        await self.pending.hold(early)
+        return examples, matched, deadletters
+
+    async def retry_held(self, deadletter_topic: str) -> tuple[list, list, list]:
+        """Join held labels whose event has arrived; give up on those past their deadline."""
+        claimed = await self.pending.claim_held()
+        if not claimed:
+            return [], [], []
+        entries = await self.pending.lookup([label["id"] for label, _ in claimed])
+        examples, matched, still_waiting, unmatched = [], [], [], []
+        now = time.time()
+        for (label, deadline), entry in zip(claimed, entries):
+            if entry is not None:
+                examples.append((entry["m"].encode(), training_example(label["id"], entry["m"], entry["v"], entry["f"],
+                                                                       label["label"], entry["p"], entry["t"])))
+                matched.append((label["id"], entry))
+            elif deadline > now:
+                still_waiting.append((label, deadline))
+            else:
+                error = InvalidInput("unmatched_label", f"no prediction for event {label['id']!r} within the grace period")
+                record = deadletter_record(error, topic="labels", partition=None, offset=None,
+                                           raw=json.dumps(label).encode(), ts=now, event_id=label["id"], model=label.get("model"))
+                unmatched.append((label["id"].encode(), json.dumps(record).encode()))
+        await self.pending.rehold(still_waiting)
+        if unmatched:
+            await self.pending.count("labels_unmatched", len(unmatched))
+        return examples, matched, unmatched
+
+
+class Learners:
+    """The learners this worker owns, their snapshots, and the acks that wait for them."""
+
+    def __init__(self, registry_factory, key: bytes | None, allow_unsigned: bool, *, every_examples: int,
+                 every_seconds: float, window: int):
+        self._registry_factory = registry_factory
+        self._registry: Registry | None = None
+        self.key = key
+        self.allow_unsigned = allow_unsigned
+        self.every_examples = every_examples
+        self.every_seconds = every_seconds
+        self.window = window
+        self.learners: dict[tuple[str, str], ModelLearner] = {}
+        self.partition_of: dict[str, int] = {}  # model -> the training partition its examples come from
+        self.unacked: dict[str, list] = {}  # model -> Faust events learned but not yet in a snapshot
+        self.since_snapshot: dict[str, int] = {}
+        self.last_snapshot: dict[str, float] = {}
+        self.skipped = 0
+        self.invalid: list[tuple[bytes | None, bytes]] = []  # dead letters for the current batch
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = self._registry_factory()
+        return self._registry
+
+    def _load(self, name: str) -> dict[str, ModelLearner]:
+        """Learners for a model's champion and challenger: from their snapshots, else from the artifact."""
+        loaded = {}
+        for alias, version in self.registry.aliases(name).items():
+            if alias not in ALIASES:
+                continue
+            snapshot = self.registry.fetch_snapshot(name, alias)
+            state = None
+            if snapshot is not None and snapshot[0]["version"] == version:
+                _, data, state_blob = snapshot
+                state = artifacts.loads(state_blob, self.key, allow_unsigned=self.allow_unsigned).model if state_blob else None
+            else:
+                data = self.registry.fetch(name, version)
+            art = artifacts.loads(data, self.key, allow_unsigned=self.allow_unsigned)
+            metadata = {k: v for k, v in art.metadata.items() if k != "learned"}
+            learner = ModelLearner(name, alias, version, metadata, art.model, window=self.window)
+            if state is not None:
+                learner.restore(state)
+            learner.baseline = art.baseline
+            loaded[alias] = learner
+            log.info("learner %s/%s v%s starts at %d examples (%s)", name, alias, version, learner.n_learned,
+                     "snapshot" if state is not None else "deployed artifact")
+        return loaded
+
+    async def ensure(self, name: str, partition: int) -> bool:
+        """Make sure this worker has learners for ``name``; False if the model has no champion."""
+        if any(key[0] == name for key in self.learners):
+            return True
+        loaded = await asyncio.to_thread(self._load, name)
+        for alias, learner in loaded.items():
+            self.learners[(name, alias)] = learner
+        self.partition_of[name] = partition
+        self.last_snapshot.setdefault(name, time.monotonic())
+        return "champion" in loaded
+
+    async def learn_batch(self, events) -> None:
+        self.invalid = []
+        for event in events:
+            message = event.message
+            try:
+                example = json.loads(message.value)
+                name = example["model"]
+            except (ValueError, KeyError, TypeError):
+                self.skipped += 1
+                event.ack()
+                continue
+            if not await self.ensure(name, message.partition):
+                self.skipped += 1  # no champion (any more): nothing to learn
+                event.ack()
+                continue
+            for alias in ALIASES:
+                learner = self.learners.get((name, alias))
+                if learner is None:
+                    continue
+                try:
+                    learner.learn(example["features"], example["label"], example["id"], message.partition, message.offset)
+                except InvalidInput as error:
+                    if alias == "champion":
+                        record = deadletter_record(error, topic=message.topic, partition=message.partition,
+                                                   offset=message.offset, raw=message.value, ts=time.time(),
+                                                   event_id=example.get("id"), model=name)
+                        self.invalid.append((message.key, json.dumps(record).encode()))
+                except Exception as error:  # a label the model cannot take (e.g. an unknown class)
+                    if alias == "champion":
+                        bad = InvalidInput("invalid_label", f"{type(error).__name__}: {error}")
+                        record = deadletter_record(bad, topic=message.topic, partition=message.partition,
+                                                   offset=message.offset, raw=message.value, ts=time.time(),
+                                                   event_id=example.get("id"), model=name)
+                        self.invalid.append((message.key, json.dumps(record).encode()))
+            self.unacked.setdefault(name, []).append(event)
+            self.since_snapshot[name] = self.since_snapshot.get(name, 0) + 1
+
+    def due(self, force_time: bool = False) -> list[str]:
+        now = time.monotonic()
+        return [
+            name for name, events in self.unacked.items()
+            if events and (self.since_snapshot.get(name, 0) >= self.every_examples
+                           or now - self.last_snapshot.get(name, now) >= self.every_seconds or force_time)
+        ]
+
+    async def snapshot(self, name: str) -> None:
+        """Write the model's learners to the registry, then ack the events they include."""
+        learners = [l for (n, _), l in self.learners.items() if n == name]
+        await asyncio.to_thread(self._write_snapshots, learners)
+        for event in self.unacked.pop(name, []):
+            event.ack()
+        self.since_snapshot[name] = 0
+        self.last_snapshot[name] = time.monotonic()
+
+    def _write_snapshots(self, learners: list[ModelLearner]) -> None:
+        for learner in learners:
+            data = artifacts.dumps(learner.snapshot_artifact(getattr(learner, "baseline", {})), self.key)
+            state = artifacts.dumps(artifacts.Artifact({"name": learner.name, "kind": "learner_state"}, learner.state()), self.key)
+            revision = self.registry.write_snapshot(learner.name, learner.alias, learner.version, data, learner.info(), state)
+            log.debug("snapshot %s/%s revision %d at %d examples", learner.name, learner.alias, revision, learner.n_learned)
+
+    def drop_partitions(self, partitions: set[int]) -> None:
+        """Forget learners whose training partition moved to another worker (it restores the snapshot)."""
+        for name, partition in list(self.partition_of.items()):
+            if partition in partitions:
+                for alias in ALIASES:
+                    self.learners.pop((name, alias), None)
+                self.unacked.pop(name, None)
+                self.partition_of.pop(name, None)
+
+    async def check_versions(self) -> None:
+        """Restart a model's learners when its champion or challenger changed in the registry."""
+        for name in {n for n, _ in self.learners}:
+            aliases = await asyncio.to_thread(self.registry.aliases, name)
+            mine = {alias: l.version for (n, alias), l in self.learners.items() if n == name}
+            if {a: v for a, v in aliases.items() if a in ALIASES} != mine:
+                if self.unacked.get(name):
+                    await self.snapshot(name)
+                partition = self.partition_of.get(name, 0)
+                for alias in ALIASES:
+                    self.learners.pop((name, alias), None)
+                await self.ensure(name, partition)

@@ -1,0 +1,150 @@
+"""Predictions waiting for their labels, in Redis, bounded in age and size, with every loss counted.
+
+Why Redis and not a Faust table: a table writes a changelog message per entry (doubling the score
+path's produce traffic); Redis takes one pipeline per batch, expires entries by itself, survives
+a worker's crash and lets a label be joined by whichever worker reads it.
+
+Keys (under ``driftline:APP_ID:pending:``)::
+
+    e:ID          the entry (JSON: model, version, features, prediction, ts, bucket), with a TTL
+    b:BUCKET      HASH written / matched counts of the entries created in that 10-second bucket
+    buckets       ZSET of open buckets; a bucket older than the TTL is closed by one worker, and
+                  written - matched of it is added to the ``expired`` count
+    held          ZSET of labels that came before their event, scored by their deadline
+    stats         HASH of counters: stored, matched, expired, dropped_full, labels_held,
+                  labels_matched_late, labels_unmatched
+
+``max_entries`` is enforced at the granularity of the accounting timer: when the open entries
+reach it, new predictions are not remembered (counted as ``dropped_full``) until some expire or
+are matched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Iterable
+
+import redis.asyncio as aioredis
+
+from .scoring import Scored
+
+log = logging.getLogger(__name__)
+
+
+
+class PendingStore:
+    def __init__(self, client: aioredis.Redis, app_id: str, ttl_seconds: float, max_entries: int, grace_seconds: float):
+        self.redis = client
+        self.ns = f"driftline:{app_id}:pending:"  # one app (consumer group) per namespace
+        self.ttl = max(1, int(ttl_seconds))
+        # Expiry is counted per bucket of creation time: ~5 buckets per TTL, at most 10 s each.
+        self.bucket_seconds = max(1, min(10, self.ttl // 5))
+        self.max_entries = max_entries
+        self.grace = grace_seconds
+        self.full = False
+        self.open_entries = 0
+        self.errors = 0  # Redis failures on the score path (scoring went on without remembering)
+
+    # Score path ----------------------------------------------------------------------------------
+    async def remember(self, scored: list[Scored]) -> int:
+        """Store a batch of predictions (one pipeline); returns how many were stored."""
+        if not scored:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        if self.full:
+            pipe.hincrby(self.ns + "stats", "dropped_full", len(scored))
+            await pipe.execute()
+            return 0
+        bucket = int(time.time() // self.bucket_seconds)
+        for s in scored:
+            entry = {"m": s.model, "v": s.version, "f": s.features, "p": s.prediction, "t": s.ts_event, "b": bucket}
+            pipe.set(self.ns + "e:" + s.event_id, json.dumps(entry, separators=(",", ":")), ex=self.ttl)
+        pipe.hincrby(self.ns + f"b:{bucket}", "written", len(scored))
+        pipe.expire(self.ns + f"b:{bucket}", self.ttl + 10 * self.bucket_seconds)
+        pipe.zadd(self.ns + "buckets", {str(bucket): bucket})
+        pipe.hincrby(self.ns + "stats", "stored", len(scored))
+        await pipe.execute()
+        return len(scored)
+
+    # Label path ----------------------------------------------------------------------------------
+    async def lookup(self, ids: list[str]) -> list[dict | None]:
+        """The entries of these event ids (None where there is none); entries stay until :meth:`forget`."""
+        if not ids:
+            return []
+        values = await self.redis.mget([self.ns + "e:" + i for i in ids])
+        return [json.loads(v) if v is not None else None for v in values]
+
+    async def forget(self, matched: list[tuple[str, dict]], late: int = 0) -> None:
+        """Delete entries that became training examples (after the examples are on the broker)."""
+        if not matched:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(*[self.ns + "e:" + event_id for event_id, _ in matched])
+        per_bucket: dict[int, int] = {}
+        for _, entry in matched:
+            per_bucket[entry["b"]] = per_bucket.get(entry["b"], 0) + 1
+        for bucket, n in per_bucket.items():
+            pipe.hincrby(self.ns + f"b:{bucket}", "matched", n)
+        pipe.hincrby(self.ns + "stats", "matched", len(matched))
+        if late:
+            pipe.hincrby(self.ns + "stats", "labels_matched_late", late)
+        await pipe.execute()
+
+    async def hold(self, labels: Iterable[dict]) -> int:
+        """Keep labels whose event has not been scored yet, until ``now + grace``."""
+        deadline = time.time() + self.grace
+        members = {json.dumps(label, separators=(",", ":"), sort_keys=True): deadline for label in labels}
+        if not members:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(self.ns + "held", members)
+        pipe.hincrby(self.ns + "stats", "labels_held", len(members))
+        await pipe.execute()
+        return len(members)
+
+    async def claim_held(self, limit: int = 1000) -> list[tuple[dict, float]]:
+        """Take held labels off the list (each is claimed by exactly one worker): (label, deadline)."""
+        members = await self.redis.zrange(self.ns + "held", 0, limit - 1, withscores=True)
+        claimed = []
+        for member, deadline in members:
+            if await self.redis.zrem(self.ns + "held", member):
+                claimed.append((json.loads(member), deadline))
+        return claimed
+
+    async def rehold(self, labels: list[tuple[dict, float]]) -> None:
+        if labels:
+            await self.redis.zadd(self.ns + "held", {json.dumps(lb, separators=(",", ":"), sort_keys=True): d for lb, d in labels})
+
+    async def count(self, field: str, n: int = 1) -> None:
+        await self.redis.hincrby(self.ns + "stats", field, n)
+
+    # Accounting ----------------------------------------------------------------------------------
+    async def account(self) -> None:
+        """Close buckets past the TTL (adding their unmatched entries to ``expired``) and check the size."""
+        now_bucket = int(time.time() // self.bucket_seconds)
+        cutoff = now_bucket - (self.ttl // self.bucket_seconds) - 2  # every entry of these buckets has expired
+        for raw in await self.redis.zrangebyscore(self.ns + "buckets", "-inf", cutoff):
+            if not await self.redis.zrem(self.ns + "buckets", raw):
+                continue  # another worker closed it
+            counts = await self.redis.hgetall(self.ns + f"b:{raw.decode()}")
+            written, matched = int(counts.get(b"written", 0)), int(counts.get(b"matched", 0))
+            if written > matched:
+                await self.redis.hincrby(self.ns + "stats", "expired", written - matched)
+            await self.redis.delete(self.ns + f"b:{raw.decode()}")
+        buckets = await self.redis.zrange(self.ns + "buckets", 0, -1)
+        pipe = self.redis.pipeline(transaction=False)
+        for raw in buckets:
+            pipe.hmget(self.ns + f"b:{raw.decode()}", ["written", "matched"])
+        self.open_entries = sum(int(w or 0) - int(m or 0) for w, m in await pipe.execute())
+        was_full, self.full = self.full, self.open_entries >= self.max_entries
+        if self.full and not was_full:
+            log.warning("pending predictions reached %d (DRIFTLINE_PENDING_MAX): new ones are not remembered", self.open_entries)
+
+    async def stats(self) -> dict[str, Any]:
+        raw = await self.redis.hgetall(self.ns + "stats")
+        stats = {k.decode(): int(v) for k, v in raw.items()}
+        stats["open"] = self.open_entries
+        stats["held_now"] = int(await self.redis.zcard(self.ns + "held"))
+        return stats
