@@ -47,7 +47,6 @@ class Runtime:
     predictions_topic: str
     deadletter_topic: str
     training_topic: str
-    pending_errors: int = 0
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -71,11 +70,14 @@ def create_app(settings: Settings) -> faust.App:
         producer_linger_ms=5,
         stream_buffer_maxsize=max(32768, settings.batch_size * 8),
         broker_max_poll_records=2000,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     registry_factory = lambda: Registry.from_url(settings.redis_url, timeout=2.0)  # noqa: E731
     cache = ModelCache(registry_factory, settings.signing_key_bytes(), allow_unsigned=settings.allow_unsigned)
-    redis_async = aioredis.Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    # Short timeouts: the score path writes here and must not hang on an unreachable Redis.
+    redis_async = aioredis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
     pending = PendingStore(redis_async, settings.app_id, settings.pending_ttl_seconds, settings.pending_max,
                            settings.label_grace_seconds)
     runtime = Runtime(
@@ -108,42 +110,52 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(labels, name="labels", concurrency=1)
     async def join_labels(stream):
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_timeout):
-            examples, matched, deadletters = await runtime.joiner.join(_messages(batch))
-            producer = app.producer._ensure_producer()
-            await asyncio.gather(send_keyed(producer, runtime.training_topic, examples),
-                                 send_keyed(producer, runtime.deadletter_topic, deadletters))
-            await runtime.pending.forget(matched)
+            async def join() -> None:
+                examples, matched, deadletters = await runtime.joiner.join(_messages(batch))
+                producer = app.producer._ensure_producer()
+                await asyncio.gather(send_keyed(producer, runtime.training_topic, examples),
+                                     send_keyed(producer, runtime.deadletter_topic, deadletters))
+                await runtime.pending.forget(matched)
+
+            await _until_done(join, "joining labels")  # the batch is acked only after it
 
     @app.agent(training, name="learn", concurrency=1)
     async def learn(stream):
         # noack: a training event is acked only once a snapshot includes it (see stream.learning).
         async for batch in stream.noack_take(settings.batch_size, within=settings.batch_timeout):
-            async with learn_lock:
-                await runtime.learners.learn_batch(batch)
-                if runtime.learners.invalid:
-                    await send_keyed(app.producer._ensure_producer(), runtime.deadletter_topic, runtime.learners.invalid)
-                for name in runtime.learners.due():
-                    await runtime.learners.snapshot(name)
+            async def learn_and_snapshot() -> None:
+                async with learn_lock:
+                    await runtime.learners.learn_batch(batch)
+                    if runtime.learners.invalid:
+                        await send_keyed(app.producer._ensure_producer(), runtime.deadletter_topic, runtime.learners.invalid)
+                        runtime.learners.invalid = []
+
+            await _until_done(learn_and_snapshot, "learning")
+            await _snapshot_due(runtime, learn_lock)
 
     @app.timer(min(1.0, settings.snapshot_every_seconds))
     async def snapshot_by_time() -> None:
-        async with learn_lock:
-            for name in runtime.learners.due():
-                await runtime.learners.snapshot(name)
+        await _snapshot_due(runtime, learn_lock)
 
     @app.timer(settings.model_refresh_seconds)
     async def follow_deployments() -> None:
-        async with learn_lock:
-            await runtime.learners.check_versions()
+        try:
+            async with learn_lock:
+                await runtime.learners.check_versions()
+        except Exception as exc:  # registry away: keep learning the versions we have
+            log.warning("cannot check deployments: %s", exc)
 
     @app.timer(0.5)
     async def retry_held_labels() -> None:
-        examples, matched, unmatched = await runtime.joiner.retry_held(runtime.deadletter_topic)
-        if examples or unmatched:
-            producer = app.producer._ensure_producer()
-            await asyncio.gather(send_keyed(producer, runtime.training_topic, examples),
-                                 send_keyed(producer, runtime.deadletter_topic, unmatched))
-            await runtime.pending.forget(matched, late=len(matched))
+        try:
+            examples, matched, unmatched = await runtime.joiner.retry_held(runtime.deadletter_topic)
+            if examples or unmatched:
+                producer = app.producer._ensure_producer()
+                await asyncio.gather(send_keyed(producer, runtime.training_topic, examples),
+                                     send_keyed(producer, runtime.deadletter_topic, unmatched))
+                await runtime.pending.forget(matched, late=len(matched))
+        except Exception as exc:
+            log.warning("cannot retry held labels: %s", exc)
 
     @app.timer(min(5.0, runtime.pending.bucket_seconds))
     async def account_pending() -> None:
@@ -172,6 +184,30 @@ def create_app(settings: Settings) -> faust.App:
 
     register_views(app, runtime)
     return app
+
+
+async def _until_done(work, what: str) -> None:
+    """Run ``work`` until it succeeds: an agent that raised would stop consuming for good, and its
+    batch must not be acked undone (Redis or the broker away: wait for them, then carry on)."""
+    delay = 0.5
+    while True:
+        try:
+            return await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s failed, retrying in %.1fs: %s: %s", what, delay, type(exc).__name__, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+async def _snapshot_due(runtime: Runtime, lock: asyncio.Lock) -> None:
+    try:
+        async with lock:
+            for name in runtime.learners.due():
+                await runtime.learners.snapshot(name)
+    except Exception as exc:  # the events stay unacked; the next round writes the snapshot
+        log.warning("cannot write snapshot: %s: %s", type(exc).__name__, exc)
 
 
 def _messages(batch) -> list[Message]:
@@ -211,6 +247,5 @@ async def _remember(runtime: Runtime, waiting: list) -> None:
     try:
         await runtime.pending.remember(waiting)
     except Exception as exc:  # Redis away: keep scoring; these predictions cannot be learned from
-        runtime.pending_errors += len(waiting)
-        if runtime.pending_errors == len(waiting) or runtime.pending_errors % 10_000 < len(waiting):
-            log.warning("cannot remember predictions in Redis (%d so far): %s", runtime.pending_errors, exc)
+        log.warning("cannot remember predictions in Redis (%d not remembered so far): %s",
+                    runtime.pending.not_remembered, exc)

@@ -177,7 +177,7 @@ def models(ctx, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def models_show(ctx, name, as_json) -> None:
-    """Show one model: aliases, versions with their metadata, and the audit log."""
+    """Show one model: aliases, versions, live learning metrics and the audit log."""
     from .registry import Registry
 
     info = Registry.from_url(_settings(ctx).redis_url).show(name)
@@ -193,6 +193,13 @@ def models_show(ctx, name, as_json) -> None:
             f"  v{record['version']}: {meta.get('model_spec')} {meta.get('task')} on {meta.get('dataset')} "
             f"({meta.get('n_train')} rows) created {meta.get('created_at')}; {metrics}; {record['size']:,} bytes"
         )
+    for alias, learned in sorted(info["learning"].items()):
+        overall = ", ".join(f"{k} {v:.4f}" for k, v in learned["metrics"]["overall"].items() if v is not None)
+        recent = ", ".join(f"{k} {v:.4f}" for k, v in learned["metrics"]["recent"].items() if v is not None)
+        click.echo(f"learning {alias} (v{learned['version']}): {learned['n_learned']:,} examples learned; "
+                   f"snapshot revision {learned['revision']}, {learned['snapshot_age_seconds']:.0f}s old")
+        click.echo(f"  prequential overall: {overall or '-'}")
+        click.echo(f"  last {learned['metrics']['window']:,}: {recent or '-'}")
     click.echo("audit:")
     for entry in info["audit"][-20:]:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(entry["ts"])))

@@ -113,7 +113,8 @@ class Learners:
         self.since_snapshot: dict[str, int] = {}
         self.last_snapshot: dict[str, float] = {}
         self.skipped = 0
-        self.invalid: list[tuple[bytes | None, bytes]] = []  # dead letters for the current batch
+        self.invalid: list[tuple[bytes | None, bytes]] = []  # dead letters waiting to be sent
+        self.handled: dict[int, int] = {}  # training partition -> last offset handled here
 
     @property
     def registry(self) -> Registry:
@@ -157,19 +158,24 @@ class Learners:
         return "champion" in loaded
 
     async def learn_batch(self, events) -> None:
-        self.invalid = []
+        """Learn a batch of training events. Safe to call again with the same batch after a failure
+        (Redis away while loading a learner): events handled already are passed over."""
         for event in events:
             message = event.message
+            if message.offset <= self.handled.get(message.partition, -1):
+                continue
             try:
                 example = json.loads(message.value)
                 name = example["model"]
             except (ValueError, KeyError, TypeError):
                 self.skipped += 1
                 event.ack()
+                self.handled[message.partition] = message.offset
                 continue
             if not await self.ensure(name, message.partition):
                 self.skipped += 1  # no champion (any more): nothing to learn
                 event.ack()
+                self.handled[message.partition] = message.offset
                 continue
             for alias in ALIASES:
                 learner = self.learners.get((name, alias))
@@ -192,6 +198,7 @@ class Learners:
                         self.invalid.append((message.key, json.dumps(record).encode()))
             self.unacked.setdefault(name, []).append(event)
             self.since_snapshot[name] = self.since_snapshot.get(name, 0) + 1
+            self.handled[message.partition] = message.offset
 
     def due(self, force_time: bool = False) -> list[str]:
         now = time.monotonic()
@@ -219,6 +226,8 @@ class Learners:
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget learners whose training partition moved to another worker (it restores the snapshot)."""
+        for partition in partitions:
+            self.handled.pop(partition, None)
         for name, partition in list(self.partition_of.items()):
             if partition in partitions:
                 for alias in ALIASES:

@@ -32,6 +32,8 @@ from .scoring import Scored
 
 log = logging.getLogger(__name__)
 
+RETRY_SECONDS = 5.0
+
 
 
 class PendingStore:
@@ -45,13 +47,29 @@ class PendingStore:
         self.grace = grace_seconds
         self.full = False
         self.open_entries = 0
-        self.errors = 0  # Redis failures on the score path (scoring went on without remembering)
+        self.not_remembered = 0  # predictions scored while Redis was unreachable (cannot be learned from)
+        self._down_until = 0.0
 
     # Score path ----------------------------------------------------------------------------------
     async def remember(self, scored: list[Scored]) -> int:
-        """Store a batch of predictions (one pipeline); returns how many were stored."""
+        """Store a batch of predictions (one pipeline); returns how many were stored.
+
+        The score path must not wait on an unreachable Redis batch after batch: after a failure,
+        predictions are not remembered for ``RETRY_SECONDS`` (counted in ``not_remembered``).
+        """
         if not scored:
             return 0
+        if time.monotonic() < self._down_until:
+            self.not_remembered += len(scored)
+            return 0
+        try:
+            return await self._remember(scored)
+        except Exception:
+            self._down_until = time.monotonic() + RETRY_SECONDS
+            self.not_remembered += len(scored)
+            raise
+
+    async def _remember(self, scored: list[Scored]) -> int:
         pipe = self.redis.pipeline(transaction=False)
         if self.full:
             pipe.hincrby(self.ns + "stats", "dropped_full", len(scored))
@@ -146,5 +164,6 @@ class PendingStore:
         raw = await self.redis.hgetall(self.ns + "stats")
         stats = {k.decode(): int(v) for k, v in raw.items()}
         stats["open"] = self.open_entries
+        stats["not_remembered_here"] = self.not_remembered
         stats["held_now"] = int(await self.redis.zcard(self.ns + "held"))
         return stats

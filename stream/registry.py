@@ -133,9 +133,19 @@ class Registry:
         return data
 
     def show(self, name: str) -> dict:
+        """Everything about one model: aliases, versions, what its learners learned, the audit log."""
         if name not in self.models():
             raise RegistryError(f"unknown model {name!r}; known models: {', '.join(self.models()) or 'none'}")
-        return {"name": name, "aliases": self.aliases(name), "versions": self.versions(name), "audit": self.audit(name)}
+        return dict(self.summary(name), versions=self.versions(name), audit=self.audit(name))
+
+    def summary(self, name: str) -> dict:
+        """Aliases and live learning state (examples learned, prequential metrics, snapshot revision and age)."""
+        learning = {}
+        for alias in self.aliases(name):
+            info = self.snapshot_info(name, alias)
+            if info is not None:
+                learning[alias] = dict(info, snapshot_age_seconds=round(time.time() - info["written_at"], 1))
+        return {"name": name, "aliases": self.aliases(name), "learning": learning}
 
     def audit(self, name: str | None = None, count: int = 1000) -> list[dict]:
         entries = []

@@ -126,6 +126,7 @@ class Settings:
     snapshot_every_examples: int = _setting(1000, _int(1), "A learner snapshots its model after this many examples...")
     snapshot_every_seconds: float = _setting(5.0, _float(0.1), "...or this many seconds, whichever comes first.")
     metrics_window: int = _setting(1000, _int(1), "Examples in the recent window of the prequential metrics.")
+    session_timeout_seconds: float = _setting(30.0, _float(1.0), "A worker silent this long leaves the group; its partitions move.")
     log_level: str = _setting("info", _str, "Worker log level (debug, info, warning, error).")
 
     @classmethod

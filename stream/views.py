@@ -42,11 +42,26 @@ def register_views(app: faust.App, runtime) -> None:
                 "registry_refresh": {"ok": cache.redis_ok, "error": cache.last_error, "refreshes": cache.refreshes},
                 "models": cache.describe(),
                 "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in _assignment(app)),
+                "learners": sorted(f"{name}/{alias}" for name, alias in runtime.learners.learners),
+                "pending": {"not_remembered_here": runtime.pending.not_remembered, "open": runtime.pending.open_entries},
                 "scored": runtime.scorer.scored,
                 "deadlettered": dict(runtime.scorer.deadlettered),
                 "uptime_seconds": round(time.time() - started, 1),
             }
             return self.json(body, status=200 if body["status"] == "ok" else 503)
+
+    @app.page("/api/models")
+    class Models(View):
+        async def get(self, request: Request) -> Response:
+            names = await asyncio.to_thread(registry().models)
+            return self.json({"models": [await asyncio.to_thread(registry().summary, n) for n in names]})
+
+    @app.page("/api/models/{name}")
+    class Model(View):
+        async def get(self, request: Request, name: str) -> Response:
+            if name not in await asyncio.to_thread(registry().models):
+                return self.json({"error": {"reason": "unknown_model", "detail": f"no model named {name!r}"}}, status=404)
+            return self.json(await asyncio.to_thread(registry().show, name))
 
     @app.page("/predict")
     class Predict(View):
