@@ -5,9 +5,12 @@ same River model, JSON-encode, produce) through the same ``Scorer`` and the same
 (``stream.sink.send_keyed``), so the ratio is what the Faust machinery costs. Each reads a backlog of N
 events pre-produced to its own topics, so the ~30 s the worker needs to join its consumer group
 is not counted; the rate is N divided by the span of ``ts_scored`` stamps on the outputs. Then the
-worker gets a paced stream for the latency figures (event timestamp to scoring).
+worker gets a paced stream for the latency figures (event timestamp to scoring). Last, the same
+worker reads a second backlog whose labels flow on ``labels`` ``--label-delay`` events behind
+their events, so the label join, the ``training`` topic and the learner share the process with
+scoring: events per second with and without labels flowing.
 
-    python benchmarks/throughput.py [--events 100000] [--rate 3000] [--seconds 10]
+    python benchmarks/throughput.py [--events 100000] [--rate 3000] [--seconds 10] [--label-delay 200]
 
 Starts its own embedded broker and Redis on free ports and stops them at the end.
 """
@@ -93,6 +96,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=3_000.0, help="paced rate for the latency run (events/s)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency run")
     parser.add_argument("--batch", type=int, default=500, help="batch size for both")
+    parser.add_argument("--label-delay", type=int, default=200, help="events between an event and its label")
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="driftline-bench-"))
@@ -141,6 +145,22 @@ def main() -> int:
             assert watcher.wait_for(paced, 120), f"latency run produced {watcher.total} of {paced}"
             latencies = watcher.latencies()
             watcher.close()
+
+            # Learning on: a backlog with its labels flowing behind the events.
+            registry = Registry.from_url(base.redis_url)
+            learned_before = (registry.snapshot_info(MODEL) or {}).get("n_learned", 0)
+            watcher = OutputWatcher(faust_settings, "tpl-")
+            replay(faust_settings, data.rows, data.targets, MODEL, limit=n, label_delay=args.label_delay, run_id="tpl")
+            assert watcher.wait_for(n, 600), f"worker with labels produced {watcher.total} of {n}"
+            labelled_rate = scored_rate(watcher)
+            watcher.close()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                learned = (registry.snapshot_info(MODEL) or {}).get("n_learned", 0) - learned_before
+                if learned >= n:
+                    break
+                time.sleep(1)
+            print(f"driftline worker, labels flowing: {labelled_rate:,.0f} events/s; {learned:,} examples learned", flush=True)
         finally:
             if worker is not None:
                 worker.stop()
@@ -152,6 +172,9 @@ def main() -> int:
     print(f"| plain aiokafka loop (reference) | {reference_rate:,.0f} |")
     print(f"| driftline worker (Faust agent) | {worker_rate:,.0f} |")
     print(f"| ratio worker / reference | {worker_rate / reference_rate:.2f} |")
+    print(f"| driftline worker, labels flowing {args.label_delay} events behind (learning on) | {labelled_rate:,.0f} |")
+    print(f"| ratio labels flowing / no labels | {labelled_rate / worker_rate:.2f} |")
+    print(f"examples learned during the labelled run (from snapshots): {learned:,} of {n:,}")
     print(f"latency event -> prediction at {args.rate:,.0f} events/s for {args.seconds:.0f} s: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
     return 0
 

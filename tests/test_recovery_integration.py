@@ -179,3 +179,64 @@ def test_expired_predictions_and_unmatched_labels_are_counted_and_dead_lettered(
         assert stats.get("labels_unmatched") == 5 and stats.get("stored") == 100
     finally:
         worker.stop()
+
+
+def test_redis_outage_keeps_scoring_shows_in_health_and_catches_up(stack, stack_settings, registry, tmp_path):
+    """redis-server frozen (SIGSTOP): connections hang rather than fail, the harder case."""
+    import os
+    import signal
+
+    settings = own_group(stack_settings, tmp_path, "outage", model_refresh_seconds=0.5)
+    name = "r4-outage"
+    v1, _ = deploy(registry, name)
+    data = load_dataset("bananas")
+    worker = start_worker(settings, tmp_path, "outage")
+    redis_pid = int((stack_settings.state_path / "run" / "redis.pid").read_text())
+    try:
+        worker.wait_ready(180, models=[name])
+        os.kill(redis_pid, signal.SIGSTOP)
+        try:
+            run_id = new_run_id()
+            replay(settings, data.rows, data.targets, name, limit=300, label_delay=20, run_id=run_id)
+            watcher = OutputWatcher(settings, run_id)
+            assert watcher.wait_for(300, 90), f"{300 - watcher.total} events unscored while Redis was away"
+            assert {p["version"] for p in watcher.predictions.values()} == {v1}
+            watcher.close()
+            health = None
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                health = worker.health(timeout=5)
+                if health and not health["redis"]["ok"] and not health["registry_refresh"]["ok"]:
+                    break
+                time.sleep(0.5)
+            assert health["status"] == "degraded" and not health["redis"]["ok"], health
+            assert not health["registry_refresh"]["ok"] and health["models"], health
+            assert health["pending"]["not_remembered_here"] > 0, health["pending"]
+        finally:
+            os.kill(redis_pid, signal.SIGCONT)
+
+        # Back: the registry is followed again and a new champion is hot-swapped in.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (worker.health() or {}).get("status") != "ok":
+            time.sleep(0.5)
+        assert worker.health()["status"] == "ok"
+        v2, _ = deploy(registry, name, dataset="bananas", spec="gaussian-nb")
+        deployed_at = time.monotonic()
+        swap_seconds = None
+        while time.monotonic() < deployed_at + 30:
+            if worker.health()["models"].get(name, {}).get("loaded_version") == v2:
+                swap_seconds = time.monotonic() - deployed_at
+                break
+            time.sleep(0.1)
+        assert swap_seconds is not None, "the new champion was not picked up"
+        print(f"new champion picked up {swap_seconds:.1f} s after deploy (refresh every {settings.model_refresh_seconds} s)")
+        run_id = new_run_id()
+        replay(settings, data.rows, data.targets, name, limit=200, label_delay=20, run_id=run_id)
+        watcher = OutputWatcher(settings, run_id)
+        assert watcher.wait_for(200, 60)
+        assert {p["version"] for p in watcher.predictions.values()} == {v2}
+        watcher.close()
+        info = wait_learned(registry, name, 1, timeout=60)
+        assert info["version"] == v2
+    finally:
+        worker.stop()
