@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-batch clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ test: install
 # Throughput of the score path against a plain aiokafka loop, on the embedded stack.
 bench: install
 	$(PY) benchmarks/throughput.py
+
+# Batch prediction of a 1M-row file against a plain River loop; full vs compact artifact sizes.
+bench-batch: install
+	$(PY) benchmarks/batch.py
 
 clean:
 	rm -rf $(VENV) .driftline *.egg-info

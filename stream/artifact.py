@@ -30,6 +30,7 @@ import hmac
 import io
 import json
 import pickle
+import pickletools
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,18 +54,27 @@ class Artifact:
 
 
 def dumps(artifact: Artifact, key: bytes | None, *, compact: bool = False) -> bytes:
-    """Serialize and sign; ``key=None`` writes an unsigned artifact. ``compact`` uses LZMA."""
-    compression = zipfile.ZIP_LZMA if compact else zipfile.ZIP_DEFLATED
+    """Serialize and sign; ``key=None`` writes an unsigned artifact.
+
+    ``compact`` squeezes the bytes for the edge: a pickle without unused memo opcodes, metadata
+    without indentation, and each member compressed with LZMA or, where that is smaller (tiny
+    members, whose LZMA header outweighs its gain), DEFLATE at level 9.
+    """
     buffer = io.BytesIO()
     metadata = dict(artifact.metadata, format_version=FORMAT_VERSION)
-    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+    model = pickle.dumps(artifact.model, protocol=pickle.HIGHEST_PROTOCOL)
+    if compact:
+        model = pickletools.optimize(model)
+    with zipfile.ZipFile(buffer, "w") as archive:
         # Fixed timestamps keep the bytes (and so the signature) reproducible.
         for name, data in (
-            ("metadata.json", json.dumps(metadata, indent=2, sort_keys=True, default=str).encode()),
-            ("model.pkl", pickle.dumps(artifact.model, protocol=pickle.HIGHEST_PROTOCOL)),
+            ("metadata.json", json.dumps(metadata, indent=None if compact else 2, sort_keys=True, default=str).encode()),
+            ("model.pkl", model),
             ("baseline.json", json.dumps(artifact.baseline, sort_keys=True).encode()),
         ):
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data, compress_type=compression)
+            method, level = _smallest_compression(data) if compact else (zipfile.ZIP_DEFLATED, None)
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            archive.writestr(info, data, compress_type=method, compresslevel=level)
     payload = buffer.getvalue()
     signature = _SIG_PREFIX + _sign(key, payload).encode() if key else _UNSIGNED
     return MAGIC + signature + b"\n" + payload
@@ -89,6 +99,12 @@ def read_metadata(data: bytes, key: bytes | None, *, allow_unsigned: bool = Fals
         return _read_json(archive, "metadata.json")
 
 
+def read_baseline(data: bytes, key: bytes | None, *, allow_unsigned: bool = False) -> dict:
+    """The baseline alone (verified, but the model is not unpickled); ``{}`` when there is none."""
+    with _verified_archive(data, key, allow_unsigned) as archive:
+        return _read_json(archive, "baseline.json") if "baseline.json" in archive.namelist() else {}
+
+
 def write(path: str | Path, artifact: Artifact, key: bytes | None, *, compact: bool = False) -> int:
     """Write an artifact file; returns its size in bytes."""
     blob = dumps(artifact, key, compact=compact)
@@ -107,6 +123,16 @@ def read(path: str | Path, key: bytes | None, *, allow_unsigned: bool = False) -
 def digest(data: bytes) -> str:
     """Content address of an artifact's bytes (used by the registry to spot re-deploys)."""
     return hashlib.sha256(data).hexdigest()
+
+
+def _smallest_compression(data: bytes) -> tuple[int, int | None]:
+    """The zip method (and level) that stores ``data`` in the fewest bytes."""
+    sizes = {}
+    for method, level in ((zipfile.ZIP_LZMA, None), (zipfile.ZIP_DEFLATED, 9)):
+        with zipfile.ZipFile(io.BytesIO(), "w") as trial:
+            trial.writestr("m", data, compress_type=method, compresslevel=level)
+            sizes[(method, level)] = trial.getinfo("m").compress_size
+    return min(sizes, key=sizes.get)
 
 
 def _sign(key: bytes, payload: bytes) -> str:

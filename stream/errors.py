@@ -25,3 +25,7 @@ class DatasetError(DriftlineError):
 
 class StackError(DriftlineError):
     """The embedded broker or Redis cannot be started, reached or stopped."""
+
+
+class BatchError(DriftlineError):
+    """A batch prediction cannot run: the input cannot be read or the output cannot be written."""
