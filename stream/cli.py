@@ -106,6 +106,7 @@ def dev_down(ctx: click.Context) -> None:
 def train(ctx, dataset, target, spec, name, out, holdout, seed, unsigned) -> None:
     """Train a River model on a data set and export a signed artifact."""
     from . import artifact
+    from .baseline import describe as describe_baseline
     from .datasets import load_dataset
     from .training import train as train_model
 
@@ -120,6 +121,7 @@ def train(ctx, dataset, target, spec, name, out, holdout, seed, unsigned) -> Non
     size = artifact.write(out, trained, None if unsigned else key)
     metrics = trained.metadata.get("metrics", {}).get("holdout", {})
     click.echo(f"trained {spec} in {time.monotonic() - started:.1f}s; hold-out: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    click.echo(describe_baseline(trained.metadata["baseline"]))
     click.echo(f"wrote {out} ({size:,} bytes{', unsigned' if unsigned else ', signed'})")
 
 
@@ -269,6 +271,19 @@ def _progress(label: str):
         click.echo(f"\r{label}: {done:,}/{total:,}", nl=done >= total, err=True)
 
     return show
+
+
+# Batch prediction, export and the edge runtime live in their own module.
+from .commands_batch import edge_bundle, export, predict  # noqa: E402
+
+main.add_command(predict)
+main.add_command(export)
+main.add_command(edge_bundle)
+
+# Drift monitoring commands live in their own module.
+from .commands_monitor import baseline  # noqa: E402
+
+main.add_command(baseline)
 
 
 if __name__ == "__main__":  # pragma: no cover

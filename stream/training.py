@@ -1,4 +1,5 @@
-"""Train a model spec on a data set and package it as an artifact with hold-out metrics.
+"""Train a model spec on a data set and package it as an artifact with hold-out metrics and the
+drift baseline of its training rows (see :mod:`stream.baseline`).
 
 The hold-out is scored through :class:`~stream.predictor.Predictor`, the path every service
 path scores with, so the metrics measure what the service will serve.
@@ -10,6 +11,8 @@ path scores with, so the metrics measure what the service will serve.
 ('binary_classification', 320, 80, [False, True])
 >>> sorted(meta["metrics"]["holdout"])
 ['accuracy', 'f1', 'log_loss']
+>>> meta["baseline"]["n_rows"], sorted(artifact.baseline["predictions"])
+(320, ['prediction', 'proba'])
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, Callable
 
 from river import metrics
 
+from . import baseline
 from .artifact import Artifact
 from .datasets import BINARY, REGRESSION, Dataset, fingerprint
 from .errors import DatasetError
@@ -103,11 +107,16 @@ def train(
     if dataset.task == BINARY:
         metadata["positive_class"] = positive_class(classes)
     artifact = Artifact(metadata=metadata, model=model, baseline={})
+    predictor = Predictor.from_artifact(artifact)
     metadata["metrics"]["holdout"] = evaluate(
-        Predictor.from_artifact(artifact),
+        predictor,
         [dataset.rows[i] for i in holdout_idx],
         [dataset.targets[i] for i in holdout_idx],
         classes,
+    )
+    # The reference for drift monitoring: the training rows and the trained model's predictions on them.
+    artifact.baseline, metadata["baseline"] = baseline.build(
+        predictor, (dataset.rows[i] for i in train_idx), source="training", seed=seed,
     )
     return artifact
 

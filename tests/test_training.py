@@ -79,7 +79,7 @@ def test_metadata(phishing):
     assert meta["library_versions"]["river"] == river.__version__
     assert meta["library_versions"]["driftline"] and meta["library_versions"]["python"]
     assert datetime.fromisoformat(meta["created_at"]).utcoffset() == timezone.utc.utcoffset(None)
-    assert trained.baseline == {}
+    assert meta["baseline"]["source"] == "training" and meta["baseline"]["n_rows"] == 938 and trained.baseline["features"]
 
 
 def test_hold_out_metrics_are_sensible_on_full_data_sets(phishing):

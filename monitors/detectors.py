@@ -1,0 +1,148 @@
+"""Concept-drift detectors from ``river.drift``, registered by name, and a monitor of an error stream.
+
+The learner feeds the champion's per-example error (0/1 for a mistake, or an absolute error for
+regression) to a :class:`ConceptDriftMonitor`, which reports where drift was detected. ADWIN is
+the default; ``ddm`` and ``eddm`` are River's binary detectors and only accept 0/1 errors.
+
+>>> import random
+>>> rng = random.Random(7)
+>>> errors = [rng.random() < 0.1 for _ in range(1000)] + [rng.random() < 0.6 for _ in range(1000)]
+>>> monitor = ConceptDriftMonitor("adwin")
+>>> monitor.update_many(errors)
+[1055]
+>>> monitor.n_seen, monitor.drift_positions
+(2000, [1055])
+
+Every registered detector on the same stream (the error rate jumps at position 1000):
+
+>>> {name: ConceptDriftMonitor(name).update_many(errors) for name in DETECTORS}
+{'adwin': [1055], 'kswin': [1064], 'page_hinkley': [1104], 'ddm': [1069], 'eddm': [1054]}
+>>> ConceptDriftMonitor("hddm")
+Traceback (most recent call last):
+...
+monitors.exceptions.UnknownNameError: unknown concept-drift detector 'hddm'; valid names: adwin, ddm, eddm, kswin, page_hinkley
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from river import drift
+from river.drift import binary
+
+from .exceptions import UnknownNameError
+
+#: Drift positions kept by a monitor (the count of drifts is kept in full).
+MAX_POSITIONS = 1000
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """How to build one detector: River's class, its defaults, and what it accepts."""
+
+    name: str
+    factory: Callable[..., Any]
+    #: Binary detectors take 0/1 errors only (River's ``BinaryDriftDetector``).
+    binary: bool = False
+    #: The detector draws random numbers and takes a ``seed``.
+    seeded: bool = False
+    defaults: dict = field(default_factory=dict)
+
+
+#: Every concept-drift detector by name, with River's defaults except where they alarm on
+#: stationary error streams (measured on 3 x 20,000 seeded events, see the tests):
+#: KSWIN at alpha=0.005 over 100 values: 24 false alarms per 20,000 |N(0, 1)| errors, and no
+#: detection on 0/1 errors; at alpha=0.0001 over 300 values, 2 per 60,000, and it detects both.
+#: EDDM at its defaults: 87 false alarms per 60,000 events at a 10% error rate; with 100 errors of
+#: warm-up and drift at 80% (not 90%) of the best mean distance between errors: 1.
+DETECTORS: dict[str, DetectorSpec] = {
+    spec.name: spec
+    for spec in (
+        DetectorSpec("adwin", drift.ADWIN),
+        DetectorSpec("kswin", drift.KSWIN, seeded=True, defaults={"alpha": 0.0001, "window_size": 300, "stat_size": 100}),
+        DetectorSpec("page_hinkley", drift.PageHinkley),
+        DetectorSpec("ddm", binary.DDM, binary=True),
+        DetectorSpec("eddm", binary.EDDM, binary=True, defaults={"warm_start": 100, "beta": 0.8}),
+    )
+}
+
+DEFAULT_DETECTOR = "adwin"
+
+
+def get_detector_spec(name: str) -> DetectorSpec:
+    try:
+        return DETECTORS[name]
+    except (KeyError, TypeError):
+        raise UnknownNameError("concept-drift detector", name, list(DETECTORS)) from None
+
+
+def make_detector(name: str = DEFAULT_DETECTOR, seed: int | None = 42, **params: Any):
+    """A fresh River detector; ``params`` override River's defaults, ``seed`` goes to seeded ones."""
+    spec = get_detector_spec(name)
+    arguments = {**spec.defaults, **params}
+    if spec.seeded:
+        arguments.setdefault("seed", seed)
+    try:
+        return spec.factory(**arguments)
+    except TypeError as exc:
+        raise ValueError(f"bad parameters for detector {name!r}: {exc}") from None
+
+
+class ConceptDriftMonitor:
+    """Feeds per-example errors to a named detector and records the positions of detected drifts.
+
+    Positions are 0-based indexes in the error stream (the example whose error triggered the
+    detection). River's detectors reset themselves after a drift, so detection goes on.
+    """
+
+    def __init__(self, detector: str = DEFAULT_DETECTOR, seed: int | None = 42, **params: Any):
+        self.detector = detector
+        self.seed = seed
+        self.params = dict(params)
+        self.spec = get_detector_spec(detector)
+        self._detector = make_detector(detector, seed, **params)
+        self.n_seen = 0
+        self.n_drifts = 0
+        self._positions: deque[int] = deque(maxlen=MAX_POSITIONS)
+
+    @property
+    def drift_positions(self) -> list[int]:
+        """Positions of the most recent drifts (up to :data:`MAX_POSITIONS`)."""
+        return list(self._positions)
+
+    @property
+    def last_drift(self) -> int | None:
+        return self._positions[-1] if self._positions else None
+
+    def update(self, error: float | bool) -> bool:
+        """Add one example's error; True when it makes the detector signal drift."""
+        if self.spec.binary:
+            if error not in (0, 1):  # True and False included
+                raise ValueError(f"detector {self.detector!r} takes 0/1 errors, got {error!r}")
+            error = int(error)
+        elif isinstance(error, bool):
+            error = int(error)
+        self._detector.update(error)
+        position = self.n_seen
+        self.n_seen += 1
+        if self._detector.drift_detected:
+            self.n_drifts += 1
+            self._positions.append(position)
+            return True
+        return False
+
+    def update_many(self, errors: Iterable[float | bool]) -> list[int]:
+        """Add errors in order; the positions of the drifts detected among them."""
+        return [self.n_seen - 1 for error in errors if self.update(error)]
+
+    def to_dict(self) -> dict:
+        """Status for the API and for drift events (not the detector's internal state)."""
+        return {
+            "detector": self.detector, "params": self.params, "seed": self.seed if self.spec.seeded else None,
+            "n_seen": self.n_seen, "n_drifts": self.n_drifts, "drift_positions": self.drift_positions,
+        }
+
+    def __repr__(self) -> str:
+        return f"ConceptDriftMonitor({self.detector!r}, n_seen={self.n_seen}, n_drifts={self.n_drifts})"

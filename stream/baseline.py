@@ -1,0 +1,128 @@
+"""The drift baseline an artifact carries: built at export from the training rows, replaceable later.
+
+A baseline (see :mod:`monitors.baseline`) describes the rows the model was trained on, *as the
+scorer sees them* (validated by the feature schema), and the model's predictions on those rows
+*as drift monitoring watches them* (:func:`monitored_prediction`): the predicted label for
+classifiers (a category), with the probability of the positive class for binary ones, and the
+predicted value for regressors. The score path must summarise exactly these two things, so the
+scorer builds its per-batch summaries with the same two functions::
+
+    x = predictor.schema.validate(features)             # the row, as the baseline saw it
+    watched = monitored_prediction(predictor.predict(x), positive_key(predictor.metadata))
+    summary = monitors.summarize(rows, baseline, watched_predictions)
+
+The artifact's metadata says where its baseline came from under ``"baseline"``: its id (which a
+summary carries), the source (``training`` or a file name), the number of rows, and the rows the
+schema rejected by reason (a replacement file may hold rows the model cannot score).
+
+>>> from river import linear_model
+>>> from stream.artifact import Artifact
+>>> meta = {"name": "m", "task": "binary_classification", "classes": [False, True], "positive_class": True,
+...         "schema": {"features": {"x": "number", "member": "bool"}}}
+>>> model = linear_model.LogisticRegression()
+>>> for i in range(100):
+...     model.learn_one({"x": float(i % 10)}, i % 10 > 4)
+>>> rows = [{"x": float(i % 10), "member": i % 3 == 0} for i in range(300)] + [{"x": "bad", "member": True}]
+>>> artifact = with_baseline(Artifact(meta, model), rows, source="training")
+>>> artifact.metadata["baseline"]["n_rows"], artifact.metadata["baseline"]["rejected"]
+(300, {'wrong_type': 1})
+>>> sorted(artifact.baseline["features"]), sorted(artifact.baseline["predictions"])
+(['member', 'x'], ['prediction', 'proba'])
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Iterable
+
+from .artifact import Artifact
+from .datasets import BINARY, REGRESSION
+from .errors import DatasetError
+from .predictor import Predictor
+from .schema import InvalidInput
+
+#: Rows kept in the baseline for Evidently reports (the statistics use every row).
+SAMPLE_SIZE = 2000
+
+
+def positive_key(metadata: dict) -> str | None:
+    """The ``proba`` key of a binary classifier's positive class (None for other tasks).
+
+    >>> positive_key({"task": "binary_classification", "positive_class": True}), positive_key({"task": "regression"})
+    ('True', None)
+    """
+    if metadata.get("task") != BINARY:
+        return None
+    return str(metadata.get("positive_class", True))
+
+
+def monitored_prediction(result: dict, positive: str | None = None) -> dict:
+    """What drift monitoring watches of one :meth:`Predictor.predict` result.
+
+    >>> monitored_prediction({"prediction": "yes", "proba": {"no": 0.25, "yes": 0.75}}, "yes")
+    {'prediction': 'yes', 'proba': 0.75}
+    >>> monitored_prediction({"prediction": 3.5})
+    {'prediction': 3.5}
+    """
+    if positive is None:
+        return {"prediction": result["prediction"]}
+    return {"prediction": result["prediction"], "proba": result["proba"].get(positive, 0.0)}
+
+
+def prediction_kinds(task: str) -> dict[str, str]:
+    """Kinds of the watched prediction columns: class labels are categories whatever their type."""
+    if task == REGRESSION:
+        return {"prediction": "number"}
+    if task == BINARY:
+        return {"prediction": "category", "proba": "number"}
+    return {"prediction": "category"}
+
+
+def build(predictor: Predictor, rows: Iterable[dict], source: str, seed: int = 42,
+          rejected: Counter | None = None) -> tuple[dict, dict]:
+    """The baseline (JSON-ready) of ``rows`` scored by ``predictor``, and its metadata entry.
+
+    Rows the schema rejects are left out and counted by reason, in ``rejected`` when given (a
+    reader may count there the rows it could not even parse); :class:`DatasetError` when no row
+    is left.
+    """
+    from monitors import build_baseline  # numpy and scipy: only where a baseline is built
+
+    positive = positive_key(predictor.metadata)
+    validated, predictions = [], []
+    rejected = Counter() if rejected is None else rejected
+    for row in rows:
+        try:
+            x = predictor.schema.validate(row)
+            result = predictor.predict(x)
+        except InvalidInput as exc:
+            rejected[exc.reason] += 1
+            continue
+        validated.append(x)
+        predictions.append(monitored_prediction(result, positive))
+    if not validated:
+        reasons = ", ".join(f"{reason} ({count:,})" for reason, count in rejected.most_common()) or "no rows"
+        raise DatasetError(f"{source}: no row can be scored by {predictor.name!r} to build a baseline from: {reasons}")
+    baseline = build_baseline(
+        validated, predictor.schema.kinds, predictions,
+        prediction_kinds=prediction_kinds(predictor.task), sample_size=SAMPLE_SIZE, seed=seed,
+    )
+    info = {"id": baseline.id, "source": source, "n_rows": len(validated), "rejected": dict(rejected)}
+    return baseline.to_dict(), info
+
+
+def with_baseline(artifact: Artifact, rows: Iterable[dict], source: str, seed: int = 42,
+                  rejected: Counter | None = None) -> Artifact:
+    """A copy of ``artifact`` whose baseline is built from ``rows`` (model and the rest unchanged)."""
+    baseline, info = build(Predictor.from_artifact(artifact), rows, source, seed, rejected)
+    return Artifact(metadata=dict(artifact.metadata, baseline=info), model=artifact.model, baseline=baseline)
+
+
+def describe(info: dict[str, Any]) -> str:
+    """One line about a baseline's metadata entry, for the CLI.
+
+    >>> describe({"id": "ab12", "source": "training", "n_rows": 900, "rejected": {"wrong_type": 2}})
+    'baseline ab12 from training: 900 rows (rejected: wrong_type 2)'
+    """
+    rejected = ", ".join(f"{reason} {count:,}" for reason, count in sorted(info.get("rejected", {}).items()))
+    return f"baseline {info['id']} from {info['source']}: {info['n_rows']:,} rows" + (f" (rejected: {rejected})" if rejected else "")

@@ -1,0 +1,97 @@
+"""CLI commands for drift monitoring: ``baseline`` (replace a model's drift baseline from a file).
+
+Registered on the ``driftline`` group by :mod:`stream.cli`, whose group turns Driftline's errors
+into ``Error: ...`` and exit code 1. Heavy modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Iterator
+
+import click
+
+from .commands_batch import MODEL_REF, fetch_artifact, parse_model_ref
+
+
+def _settings(ctx: click.Context):
+    return ctx.find_root().obj
+
+
+def reference_rows(source: str, metadata: dict, rejected: Counter, chunk_rows: int = 20_000) -> Iterator[dict]:
+    """Feature rows of a CSV/JSONL/Parquet file read as batch prediction reads them (typed by the
+    model's schema, so that "007" stays text in a string column), or of a bundled data set.
+
+    Lines that are not JSON objects are counted in ``rejected`` by reason; the schema's checks
+    come later, in :func:`stream.baseline.build`.
+    """
+    from .batch_readers import Unparsed, detect_format, read_chunks
+    from .datasets import BUNDLED, load_dataset
+    from .schema import FeatureSchema
+
+    if source.lower() in BUNDLED and not Path(source).is_file():
+        yield from load_dataset(source).rows
+        return
+    schema = FeatureSchema.from_dict(metadata["schema"])
+    for chunk in read_chunks(source, detect_format(source), schema, "id", chunk_rows):
+        for row in chunk.rows:
+            if isinstance(row, Unparsed):
+                rejected[row.error.reason] += 1
+            else:
+                yield row
+
+
+@click.command()
+@click.option("--model", "model_ref", required=True, metavar=MODEL_REF, help="Registered model (default alias: champion).")
+@click.option("--from", "source", required=True, help="CSV, JSONL or Parquet file of reference rows (or a bundled data set's name).")
+@click.option("--alias", type=click.Choice(["champion", "challenger", "none"]), default=None,
+              help="Alias to point at the new version. [default: the alias of --model; none for a version number]")
+@click.option("--reason", default="", help="Why (kept in the audit log).")
+@click.option("--seed", default=42, show_default=True, help="Seed of the baseline's row sample.")
+@click.pass_context
+def baseline(ctx, model_ref, source, alias, reason, seed) -> None:
+    """Replace a registered model's drift baseline with one built from a file, as a new version.
+
+    The rows are validated by the model's schema (rows it rejects are left out and counted) and
+    scored by the model the alias serves now: its latest learner snapshot when there is one, so
+    that what the model learned online is kept. The new artifact is signed, registered as a new
+    version with an audit entry, and the alias moves to it.
+    """
+    from . import artifact
+    from .baseline import describe, with_baseline
+    from .registry import Registry
+
+    settings = _settings(ctx)
+    key = settings.signing_key_bytes()
+    if key is None and not settings.allow_unsigned:
+        raise click.ClickException("DRIFTLINE_SIGNING_KEY is not set: it is needed to sign the new version")
+    _, ref = parse_model_ref(model_ref)
+    if alias is None:
+        alias = "none" if ref.isdigit() else ref
+    # What the alias serves now: its learner's latest snapshot when there is one.
+    fetched = fetch_artifact(settings, model_ref)
+    # Verify before anything: only a trusted artifact is unpickled, and so signed again.
+    current = artifact.loads(fetched.data, key, allow_unsigned=settings.allow_unsigned)
+    # A snapshot's metadata is the deployed one plus its version and what it learned; the new
+    # version gets its own number from the registry and says what it was derived from instead.
+    metadata = {k: v for k, v in current.metadata.items() if k not in ("learned", "format_version")}
+    metadata["version"] = None
+    current = artifact.Artifact(metadata=metadata, model=current.model, baseline=current.baseline)
+
+    rejected = Counter()
+    rows = reference_rows(source, current.metadata, rejected)
+    replaced = with_baseline(current, rows, source=Path(source).name, seed=seed, rejected=rejected)
+    replaced.metadata["derived_from"] = {
+        "version": fetched.version, "snapshot_revision": fetched.snapshot, "n_learned": fetched.n_learned, "change": "baseline",
+    }
+    blob = artifact.dumps(replaced, key)
+    why = reason or f"driftline baseline --from {Path(source).name}"
+    registry = Registry.from_url(settings.redis_url)
+    new_version = registry.register(blob, replaced.metadata, alias=None if alias == "none" else alias, reason=why)
+    click.echo(f"{fetched.name}: {describe(replaced.metadata['baseline'])}; model: {fetched.describe()}")
+    moved = f", now {alias}" if alias != "none" else " (no alias moved)"
+    click.echo(f"registered {fetched.name} version {new_version}{moved}")
+
+
+__all__ = ["baseline", "reference_rows"]
