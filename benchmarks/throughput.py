@@ -1,10 +1,14 @@
 """Throughput of the score path: the Faust worker against a plain aiokafka loop, side by side.
 
 Both do the same work per event (consume, parse, validate against the schema, predict with the
-same River model, JSON-encode, produce) through the same ``Scorer`` and the same batch sink
-(``stream.sink.send_keyed``), so the ratio is what the Faust machinery costs. Each reads a backlog of N
+same River model, JSON-encode, produce, remember the prediction in Redis for its label) through
+the same ``Scorer``, the same batch sink (``stream.sink.send_keyed``) and the same
+``PendingStore``, so the ratio is what the Faust machinery costs. Each reads a backlog of N
 events pre-produced to its own topics, so the ~30 s the worker needs to join its consumer group
-is not counted; the rate is N divided by the span of ``ts_scored`` stamps on the outputs. Then the
+is not counted; the rate is N divided by the span of ``ts_scored`` stamps on the outputs. Events
+per CPU-second (the worker process's, the reference loop's own) are printed too: other processes
+take wall-clock time from a run on a shared 2-core machine, not CPU time. The reference runs
+before and after the worker; the ratio uses the mean. Then the
 worker gets a paced stream for the latency figures (event timestamp to scoring). Last, the same
 worker reads a second backlog whose labels flow on ``labels`` ``--label-delay`` events behind
 their events, so the label join, the ``training`` topic and the learner share the process with
@@ -20,17 +24,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from stream import artifact
 from stream.datasets import load_dataset
 from stream.devstack import EmbeddedStack
+from stream.pending import PendingStore
 from stream.outputs import OutputWatcher, percentile
 from stream.predictor import Predictor
 from stream.registry import Registry
@@ -49,6 +57,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class WorkerCpu:
+    """Events per CPU-second of the worker: from the first output seen to the last (robust to
+    other processes taking wall-clock time, which a 2-core machine shares with the broker)."""
+
+    def __init__(self, pid: int):
+        self.pid, self.start = pid, None
+
+    def on_poll(self, watcher: OutputWatcher) -> None:
+        if self.start is None and watcher.total:
+            self.start = (process_cpu_seconds(self.pid), watcher.total)
+
+    def rate(self, watcher: OutputWatcher) -> float:
+        cpu, done = self.start
+        return (watcher.total - done) / max(1e-9, process_cpu_seconds(self.pid) - cpu)
 
 
 def scored_rate(watcher: OutputWatcher) -> float:
@@ -70,6 +105,9 @@ async def plain_aiokafka_loop(settings: Settings, predictor: Predictor, n_events
         auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=batch,
     )
     producer = AIOKafkaProducer(bootstrap_servers=settings.broker_servers, linger_ms=5, acks=1)
+    # The worker remembers each prediction for its label; so does the reference.
+    pending = PendingStore(aioredis.Redis.from_url(settings.redis_url), "bench-reference", settings.pending_ttl_seconds,
+                           settings.pending_max, settings.label_grace_seconds)
     await consumer.start()
     await producer.start()
     done = 0
@@ -82,12 +120,14 @@ async def plain_aiokafka_loop(settings: Settings, predictor: Predictor, n_events
                 await asyncio.gather(
                     send_keyed(producer, settings.topic("predictions"), [(o.key, o.value) for o in outputs if o.ok]),
                     send_keyed(producer, settings.topic("deadletter"), [(o.key, o.value) for o in outputs if not o.ok]),
+                    pending.remember([o.scored for o in outputs if o.scored is not None]),
                 )
                 await consumer.commit()
                 done += len(records)
     finally:
         await consumer.stop()
         await producer.stop()
+        await pending.redis.aclose()
 
 
 def main() -> int:
@@ -105,7 +145,6 @@ def main() -> int:
         web_port=free_port(), state_dir=str(state), signing_key="bench", batch_size=args.batch,
     )
     faust_settings = Settings.from_env(base.to_env(), topic_prefix="bench-faust-")
-    ref_settings = Settings.from_env(base.to_env(), topic_prefix="bench-ref-")
     worker = None
     with EmbeddedStack(base, log=lambda m: None):
         data = load_dataset("phishing")
@@ -117,27 +156,37 @@ def main() -> int:
         print(f"model: logreg on Phishing ({len(trained.metadata['schema']['features'])} features); "
               f"{n:,} events per run, batch {args.batch}, {base.partitions} partitions", flush=True)
 
-        for settings in (faust_settings, ref_settings):
+        ensure_topics(faust_settings)
+        replay(faust_settings, data.rows, None, MODEL, limit=n, run_id="tp")
+
+        # Reference: a plain aiokafka loop in this process, run before and after the worker (the
+        # machine's load drifts; the ratio uses the mean of the two).
+        def reference(run: str) -> tuple[float, float]:
+            settings = Settings.from_env(base.to_env(), topic_prefix=f"bench-ref{run}-")
             ensure_topics(settings)
             replay(settings, data.rows, None, MODEL, limit=n, run_id="tp")
+            watcher = OutputWatcher(settings, "tp-")
+            cpu = own_cpu_seconds()
+            asyncio.run(plain_aiokafka_loop(settings, predictor, n, args.batch))
+            cpu = own_cpu_seconds() - cpu
+            assert watcher.wait_for(n, 60), f"reference produced {watcher.total} of {n}"
+            rate = scored_rate(watcher)
+            watcher.close()
+            print(f"plain aiokafka loop: {rate:,.0f} events/s, {n / cpu:,.0f} events per CPU-second", flush=True)
+            return rate, n / cpu
 
-        # Reference: a plain aiokafka loop in this process.
-        watcher = OutputWatcher(ref_settings, "tp-")
-        asyncio.run(plain_aiokafka_loop(ref_settings, predictor, n, args.batch))
-        assert watcher.wait_for(n, 60), f"reference produced {watcher.total} of {n}"
-        reference_rate = scored_rate(watcher)
-        watcher.close()
-        print(f"plain aiokafka loop: {reference_rate:,.0f} events/s", flush=True)
+        references = [reference("1")]
 
         # Driftline: a worker process.
         watcher = OutputWatcher(faust_settings, "tp-")
         try:
             worker = WorkerProcess(faust_settings, state / "worker.log").start()
+            cpu = WorkerCpu(worker.process.pid)
             worker.wait_ready(timeout=180)
-            assert watcher.wait_for(n, 600), f"worker produced {watcher.total} of {n}"
-            worker_rate = scored_rate(watcher)
+            assert watcher.wait_for(n, 600, on_poll=cpu.on_poll), f"worker produced {watcher.total} of {n}"
+            worker_rate, worker_cpu_rate = scored_rate(watcher), cpu.rate(watcher)
             watcher.close()
-            print(f"driftline worker:    {worker_rate:,.0f} events/s", flush=True)
+            print(f"driftline worker:    {worker_rate:,.0f} events/s, {worker_cpu_rate:,.0f} events per CPU-second", flush=True)
 
             paced = int(args.rate * args.seconds)
             watcher = OutputWatcher(faust_settings, "lat-")
@@ -151,8 +200,9 @@ def main() -> int:
             learned_before = (registry.snapshot_info(MODEL) or {}).get("n_learned", 0)
             watcher = OutputWatcher(faust_settings, "tpl-")
             replay(faust_settings, data.rows, data.targets, MODEL, limit=n, label_delay=args.label_delay, run_id="tpl")
-            assert watcher.wait_for(n, 600), f"worker with labels produced {watcher.total} of {n}"
-            labelled_rate = scored_rate(watcher)
+            cpu = WorkerCpu(worker.process.pid)
+            assert watcher.wait_for(n, 600, on_poll=cpu.on_poll), f"worker with labels produced {watcher.total} of {n}"
+            labelled_rate, labelled_cpu_rate = scored_rate(watcher), cpu.rate(watcher)
             watcher.close()
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
@@ -164,16 +214,19 @@ def main() -> int:
         finally:
             if worker is not None:
                 worker.stop()
+        references.append(reference("2"))
 
     p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
     print()
-    print("| path | events/s |")
-    print("|---|---|")
-    print(f"| plain aiokafka loop (reference) | {reference_rate:,.0f} |")
-    print(f"| driftline worker (Faust agent) | {worker_rate:,.0f} |")
-    print(f"| ratio worker / reference | {worker_rate / reference_rate:.2f} |")
-    print(f"| driftline worker, labels flowing {args.label_delay} events behind (learning on) | {labelled_rate:,.0f} |")
-    print(f"| ratio labels flowing / no labels | {labelled_rate / worker_rate:.2f} |")
+    reference_rate = sum(r for r, _ in references) / len(references)
+    reference_cpu_rate = sum(c for _, c in references) / len(references)
+    print("| path | events/s | events per CPU-second |")
+    print("|---|---|---|")
+    print(f"| plain aiokafka loop (reference; mean of a run before and after the worker's) | {reference_rate:,.0f} | {reference_cpu_rate:,.0f} |")
+    print(f"| driftline worker (Faust agent), no labels | {worker_rate:,.0f} | {worker_cpu_rate:,.0f} |")
+    print(f"| ratio worker / reference | {worker_rate / reference_rate:.2f} | {worker_cpu_rate / reference_cpu_rate:.2f} |")
+    print(f"| driftline worker, labels flowing {args.label_delay} events behind (learning on) | {labelled_rate:,.0f} | {labelled_cpu_rate:,.0f} |")
+    print(f"| ratio labels flowing / no labels | {labelled_rate / worker_rate:.2f} | {labelled_cpu_rate / worker_cpu_rate:.2f} |")
     print(f"examples learned during the labelled run (from snapshots): {learned:,} of {n:,}")
     print(f"latency event -> prediction at {args.rate:,.0f} events/s for {args.seconds:.0f} s: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
     return 0
