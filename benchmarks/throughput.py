@@ -14,7 +14,13 @@ worker reads a second backlog whose labels flow on ``labels`` ``--label-delay`` 
 their events, so the label join, the ``training`` topic and the learner share the process with
 scoring: events per second with and without labels flowing.
 
-    python benchmarks/throughput.py [--events 100000] [--rate 3000] [--seconds 10] [--label-delay 200]
+The worker runs with drift monitoring on (the default: a summary of every scored batch goes to
+``monitoring``, and the worker's monitor merges them into windows); a worker with
+``DRIFTLINE_MONITORING=false`` reads the same backlog on topics of its own, before and after it,
+for the cost of monitoring (the ratio uses the means; ``--monitoring-pairs N`` adds N more runs
+of a fresh worker with it on, then off, before the main one).
+
+    python benchmarks/throughput.py [--events 100000] [--rate 3000] [--seconds 10] [--label-delay 200] [--monitoring-pairs 0]
 
 Starts its own embedded broker and Redis on free ports and stops them at the end.
 """
@@ -137,6 +143,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency run")
     parser.add_argument("--batch", type=int, default=500, help="batch size for both")
     parser.add_argument("--label-delay", type=int, default=200, help="events between an event and its label")
+    parser.add_argument("--monitoring-pairs", type=int, default=0,
+                        help="extra runs of a fresh worker with drift monitoring on, then off (the machine's load drifts)")
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="driftline-bench-"))
@@ -177,6 +185,34 @@ def main() -> int:
 
         references = [reference("1")]
 
+        # A fresh worker on topics of its own, drift monitoring on or off: off before and after the
+        # main run (monitoring on), plus --monitoring-pairs more alternations of on and off.
+        def fresh_worker(run: str, monitoring: bool) -> tuple[float, float]:
+            tag = f"bench-{'on' if monitoring else 'off'}{run}"
+            settings = Settings.from_env(base.to_env(), topic_prefix=f"{tag}-", app_id=tag, monitoring=monitoring)
+            ensure_topics(settings)
+            replay(settings, data.rows, None, MODEL, limit=n, run_id="tp")
+            watcher = OutputWatcher(settings, "tp-")
+            process = WorkerProcess(settings, state / f"worker-{tag}.log").start()
+            try:
+                cpu = WorkerCpu(process.process.pid)
+                process.wait_ready(timeout=180)
+                assert watcher.wait_for(n, 600, on_poll=cpu.on_poll), f"worker ({tag}) produced {watcher.total} of {n}"
+                rate, cpu_rate = scored_rate(watcher), cpu.rate(watcher)
+            finally:
+                watcher.close()
+                process.stop()
+            print(f"driftline worker, monitoring {'on' if monitoring else 'off'}: {rate:,.0f} events/s, "
+                  f"{cpu_rate:,.0f} events per CPU-second", flush=True)
+            return rate, cpu_rate
+
+        unmonitored, monitored = [fresh_worker("1", False)], []
+        # Before the labelled run below: its learning moves the model's predictions away from the
+        # baseline (prediction drift, reports), which is not the score path's cost.
+        for pair in range(args.monitoring_pairs):
+            monitored.append(fresh_worker(str(pair + 3), True))
+            unmonitored.append(fresh_worker(str(pair + 3), False))
+
         # Driftline: a worker process.
         watcher = OutputWatcher(faust_settings, "tp-")
         try:
@@ -187,6 +223,14 @@ def main() -> int:
             worker_rate, worker_cpu_rate = scored_rate(watcher), cpu.rate(watcher)
             watcher.close()
             print(f"driftline worker:    {worker_rate:,.0f} events/s, {worker_cpu_rate:,.0f} events per CPU-second", flush=True)
+            monitored.append((worker_rate, worker_cpu_rate))
+            monitoring = (worker.health() or {}).get("monitoring") or {}
+            score_path, monitor = monitoring.get("score_path") or {}, monitoring.get("monitor") or {}
+            spent = score_path.get("seconds", 0.0) + monitor.get("seconds", 0.0)
+            print(f"  monitoring on: {score_path.get('summaries_sent', 0):,} summaries, {monitor.get('windows_closed', 0)} windows "
+                  f"closed, {monitor.get('drift_records', 0)} drift records; building summaries {score_path.get('seconds', 0.0):.2f} s "
+                  f"and merging them {monitor.get('seconds', 0.0):.2f} s = {spent / (n / worker_cpu_rate):.1%} of the worker's "
+                  f"{n / worker_cpu_rate:.1f} CPU-seconds", flush=True)
 
             paced = int(args.rate * args.seconds)
             watcher = OutputWatcher(faust_settings, "lat-")
@@ -211,9 +255,14 @@ def main() -> int:
                     break
                 time.sleep(1)
             print(f"driftline worker, labels flowing: {labelled_rate:,.0f} events/s; {learned:,} examples learned", flush=True)
+            monitoring = (worker.health() or {}).get("monitoring") or {}
+            print(f"  monitoring on: {monitoring.get('monitor', {}).get('windows_closed', 0)} windows closed, "
+                  f"{monitoring.get('monitor', {}).get('drift_records', 0)} drift records, "
+                  f"{monitoring.get('reports', {}).get('rendered', 0)} reports rendered", flush=True)
         finally:
             if worker is not None:
                 worker.stop()
+        unmonitored.append(fresh_worker("2", False))
         references.append(reference("2"))
 
     p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
@@ -223,8 +272,13 @@ def main() -> int:
     print("| path | events/s | events per CPU-second |")
     print("|---|---|---|")
     print(f"| plain aiokafka loop (reference; mean of a run before and after the worker's) | {reference_rate:,.0f} | {reference_cpu_rate:,.0f} |")
-    print(f"| driftline worker (Faust agent), no labels | {worker_rate:,.0f} | {worker_cpu_rate:,.0f} |")
+    print(f"| driftline worker (Faust agent), no labels, drift monitoring on | {worker_rate:,.0f} | {worker_cpu_rate:,.0f} |")
     print(f"| ratio worker / reference | {worker_rate / reference_rate:.2f} | {worker_cpu_rate / reference_cpu_rate:.2f} |")
+    on_rate, on_cpu_rate = (sum(m[i] for m in monitored) / len(monitored) for i in (0, 1))
+    off_rate, off_cpu_rate = (sum(m[i] for m in unmonitored) / len(unmonitored) for i in (0, 1))
+    print(f"| driftline worker, drift monitoring on (mean of {len(monitored)} runs) | {on_rate:,.0f} | {on_cpu_rate:,.0f} |")
+    print(f"| driftline worker, drift monitoring off (mean of {len(unmonitored)} runs, alternating with those) | {off_rate:,.0f} | {off_cpu_rate:,.0f} |")
+    print(f"| ratio monitoring on / off | {on_rate / off_rate:.2f} | {on_cpu_rate / off_cpu_rate:.2f} |")
     print(f"| driftline worker, labels flowing {args.label_delay} events behind (learning on) | {labelled_rate:,.0f} | {labelled_cpu_rate:,.0f} |")
     print(f"| ratio labels flowing / no labels | {labelled_rate / worker_rate:.2f} | {labelled_cpu_rate / worker_cpu_rate:.2f} |")
     print(f"examples learned during the labelled run (from snapshots): {learned:,} of {n:,}")

@@ -90,22 +90,39 @@ def make_detector(name: str = DEFAULT_DETECTOR, seed: int | None = 42, **params:
         raise ValueError(f"bad parameters for detector {name!r}: {exc}") from None
 
 
+#: Errors that count as "recent" when a detection is judged a rise or a fall of the error.
+RECENT_ERRORS = 200
+
+
 class ConceptDriftMonitor:
     """Feeds per-example errors to a named detector and records the positions of detected drifts.
 
     Positions are 0-based indexes in the error stream (the example whose error triggered the
     detection). River's detectors reset themselves after a drift, so detection goes on.
+
+    A model that keeps learning makes fewer errors over time, and ADWIN, KSWIN and Page-Hinkley
+    signal that change too. With ``worse_only`` (the default) a detection counts as concept drift
+    only when the recent errors (the last :data:`RECENT_ERRORS`) are worse on average than the
+    errors since the previous detection; the others are counted in ``n_improvements``:
+
+    >>> falling = [i % 10 < 4 for i in range(1000)] + [i % 10 < 1 for i in range(1000)]
+    >>> ConceptDriftMonitor("adwin").update_many(falling), ConceptDriftMonitor("adwin", worse_only=False).update_many(falling)
+    ([], [1119])
     """
 
-    def __init__(self, detector: str = DEFAULT_DETECTOR, seed: int | None = 42, **params: Any):
+    def __init__(self, detector: str = DEFAULT_DETECTOR, seed: int | None = 42, worse_only: bool = True, **params: Any):
         self.detector = detector
         self.seed = seed
+        self.worse_only = worse_only
         self.params = dict(params)
         self.spec = get_detector_spec(detector)
         self._detector = make_detector(detector, seed, **params)
         self.n_seen = 0
         self.n_drifts = 0
+        self.n_improvements = 0
         self._positions: deque[int] = deque(maxlen=MAX_POSITIONS)
+        self._recent: deque[float] = deque(maxlen=RECENT_ERRORS)
+        self._since_sum, self._since_count = 0.0, 0  # errors since the previous detection
 
     @property
     def drift_positions(self) -> list[int]:
@@ -127,11 +144,29 @@ class ConceptDriftMonitor:
         self._detector.update(error)
         position = self.n_seen
         self.n_seen += 1
-        if self._detector.drift_detected:
-            self.n_drifts += 1
-            self._positions.append(position)
-            return True
-        return False
+        self._recent.append(float(error))
+        self._since_sum += error
+        self._since_count += 1
+        if not self._detector.drift_detected:
+            return False
+        worse = self._got_worse()
+        self._since_sum, self._since_count = 0.0, 0
+        if self.worse_only and not worse:
+            self.n_improvements += 1
+            return False
+        self.n_drifts += 1
+        self._positions.append(position)
+        return True
+
+    def _got_worse(self) -> bool:
+        """Are the recent errors worse than the earlier ones since the previous detection?"""
+        recent_sum = sum(self._recent)
+        earlier = self._since_count - len(self._recent)
+        if earlier <= 0:  # detections close together: judge the recent half against the older half
+            half = len(self._recent) // 2
+            values = list(self._recent)
+            return sum(values[half:]) / max(1, len(values) - half) > sum(values[:half]) / max(1, half)
+        return recent_sum / len(self._recent) > (self._since_sum - recent_sum) / earlier
 
     def update_many(self, errors: Iterable[float | bool]) -> list[int]:
         """Add errors in order; the positions of the drifts detected among them."""
@@ -142,6 +177,7 @@ class ConceptDriftMonitor:
         return {
             "detector": self.detector, "params": self.params, "seed": self.seed if self.spec.seeded else None,
             "n_seen": self.n_seen, "n_drifts": self.n_drifts, "drift_positions": self.drift_positions,
+            "worse_only": self.worse_only, "n_improvements": self.n_improvements,
         }
 
     def __repr__(self) -> str:

@@ -9,20 +9,31 @@ then awaited together before the batch is acknowledged, so offsets are committed
 prediction and dead letter of the batch is on the broker (at-least-once; consumers of
 ``predictions`` de-duplicate by event id). Agent concurrency stays 1 (faust-streaming #606:
 higher concurrency can commit past an unprocessed message).
+
+With drift monitoring on (``DRIFTLINE_MONITORING``), each scored batch also sends one summary per
+model to ``monitoring`` (keyed by model: the worker holding that partition runs the model's
+monitor agent, which closes windows and produces ``data_drift`` / ``prediction_drift`` records on
+``drift-events``), and the learner produces ``concept_drift`` records. Monitoring failures are
+counted and shown in ``/health``; they never stop scoring. See :mod:`stream.monitoring`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import defaultdict
 from dataclasses import dataclass
 
 import faust
 
 import redis.asyncio as aioredis
 
+from .drift_records import encode as encode_record
+from .drift_store import DriftStore
 from .learning import LabelJoiner, Learners, training_example
 from .model_cache import ModelCache
+from .monitoring import BaselineLookup, BatchSummarizer, DriftMonitor, ReportRenderer
 from .pending import PendingStore
 from .registry import Registry
 from .scoring import Message, Scorer
@@ -47,6 +58,15 @@ class Runtime:
     predictions_topic: str
     deadletter_topic: str
     training_topic: str
+    monitoring_topic: str
+    drift_topic: str
+    summarizer: BatchSummarizer
+    drift_store: DriftStore
+    baselines: BaselineLookup
+    renderer: ReportRenderer
+    monitor: DriftMonitor | None  # None: monitoring is off
+    monitor_lock: asyncio.Lock
+    concept_unstored: list  # concept_drift records sent but not yet in Redis
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -75,7 +95,10 @@ def create_app(settings: Settings) -> faust.App:
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     registry_factory = lambda: Registry.from_url(settings.redis_url, timeout=2.0)  # noqa: E731
-    cache = ModelCache(registry_factory, settings.signing_key_bytes(), allow_unsigned=settings.allow_unsigned)
+    cache = ModelCache(registry_factory, settings.signing_key_bytes(), allow_unsigned=settings.allow_unsigned,
+                       monitoring=settings.monitoring)
+    baselines = BaselineLookup(registry_factory, settings.signing_key_bytes(), settings.allow_unsigned, cache=cache)
+    drift_store = DriftStore.from_url(settings.redis_url, timeout=2.0)
     # Short timeouts: the score path writes here and must not hang on an unreachable Redis.
     redis_async = aioredis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
     pending = PendingStore(redis_async, settings.app_id, settings.pending_ttl_seconds, settings.pending_max,
@@ -88,12 +111,25 @@ def create_app(settings: Settings) -> faust.App:
         joiner=LabelJoiner(pending, settings.max_event_bytes),
         learners=Learners(registry_factory, settings.signing_key_bytes(), settings.allow_unsigned,
                           every_examples=settings.snapshot_every_examples,
-                          every_seconds=settings.snapshot_every_seconds, window=settings.metrics_window),
+                          every_seconds=settings.snapshot_every_seconds, window=settings.metrics_window,
+                          concept_detector=settings.concept_detector if settings.monitoring else None,
+                          concept_params=settings.concept_params),
         events_topic=settings.topic("events"),
         predictions_topic=settings.topic("predictions"),
         deadletter_topic=settings.topic("deadletter"),
         training_topic=settings.topic("training"),
+        monitoring_topic=settings.topic("monitoring"),
+        drift_topic=settings.topic("drift-events"),
+        summarizer=BatchSummarizer(cache, settings.drift_sample_rows, settings.drift_window_size),
+        drift_store=drift_store,
+        baselines=baselines,
+        renderer=ReportRenderer(drift_store, baselines, keep=settings.drift_keep_reports, interval=settings.drift_report_interval),
+        monitor=DriftMonitor(settings, baselines, drift_store) if settings.monitoring else None,
+        monitor_lock=asyncio.Lock(),
+        concept_unstored=[],
     )
+    if settings.monitoring:
+        _check_monitoring_settings(settings)
     app.driftline = runtime  # type: ignore[attr-defined]
     learn_lock = asyncio.Lock()  # the learn agent and the snapshot timer never touch a model at once
 
@@ -117,7 +153,7 @@ def create_app(settings: Settings) -> faust.App:
                                      send_keyed(producer, runtime.deadletter_topic, deadletters))
                 await runtime.pending.forget(matched)
 
-            await _until_done(join, "joining labels")  # the batch is acked only after it
+            await _until_done(join, "joining labels", attempt_seconds=10.0, redis_client=runtime.pending.redis)  # the batch is acked only after it
 
     @app.agent(training, name="learn", concurrency=1)
     async def learn(stream):
@@ -129,9 +165,36 @@ def create_app(settings: Settings) -> faust.App:
                     if runtime.learners.invalid:
                         await send_keyed(app.producer._ensure_producer(), runtime.deadletter_topic, runtime.learners.invalid)
                         runtime.learners.invalid = []
+                    if runtime.learners.drift_events:
+                        # Before any snapshot that includes the detection (a replay would not find it again).
+                        await _send_concept_drifts(app, runtime)
 
             await _until_done(learn_and_snapshot, "learning")
             await _snapshot_due(runtime, learn_lock)
+
+    if runtime.monitor is not None:
+        monitoring = app.topic(runtime.monitoring_topic, partitions=settings.partitions)
+
+        @app.agent(monitoring, name="monitor", concurrency=1)
+        async def monitor(stream):
+            # noack: a summary is acked once the window holding it is in Redis (checkpoint or closed).
+            async for batch in stream.noack_take(100, within=0.5):
+                await _until_done(lambda: _monitor_batch(app, runtime, batch), "drift monitoring")
+
+        @app.timer(min(1.0, settings.drift_checkpoint_seconds))
+        async def close_and_checkpoint_windows() -> None:
+            try:
+                async with runtime.monitor_lock:
+                    runtime.monitor.poll()
+                    await _publish_windows(app, runtime)
+                    await runtime.monitor.checkpoint()
+            except Exception as exc:  # Redis or the broker away: the next tick tries again
+                log.warning("cannot publish or checkpoint drift windows: %s: %s", type(exc).__name__, exc)
+            await _store_concept_drifts(runtime)
+
+        @app.timer(1.0)
+        async def render_reports() -> None:
+            runtime.renderer.kick()  # in the background: a report takes seconds
 
     @app.timer(min(1.0, settings.snapshot_every_seconds))
     async def snapshot_by_time() -> None:
@@ -147,6 +210,7 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.timer(0.5)
     async def retry_held_labels() -> None:
+        await runtime.pending.recover()
         try:
             examples, matched, unmatched = await runtime.joiner.retry_held(runtime.deadletter_topic)
             if examples or unmatched:
@@ -170,6 +234,27 @@ def create_app(settings: Settings) -> faust.App:
         if moved:
             async with learn_lock:
                 runtime.learners.drop_partitions(moved)
+        watched = {tp.partition for tp in revoked if tp.topic == runtime.monitoring_topic}
+        if watched and runtime.monitor is not None:
+            async with runtime.monitor_lock:
+                runtime.monitor.drop_partitions(watched)
+
+    @app.on_before_shutdown.connect
+    async def stop_rendering(app_, **kwargs) -> None:
+        runtime.renderer.close()
+
+    async def snapshot_learners() -> None:
+        async with learn_lock:
+            for name in runtime.learners.due(force_time=True):
+                await runtime.learners.snapshot(name)
+
+    async def checkpoint_windows() -> None:
+        if runtime.monitor is not None:
+            async with runtime.monitor_lock:
+                await _publish_windows(app, runtime)
+                await runtime.monitor.checkpoint(every=0.0)
+
+    app.before_stop.extend([snapshot_learners, checkpoint_windows])
 
     @app.task
     async def load_models() -> None:
@@ -186,17 +271,29 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-async def _until_done(work, what: str) -> None:
+async def _until_done(work, what: str, *, attempt_seconds: float | None = None, redis_client=None) -> None:
     """Run ``work`` until it succeeds: an agent that raised would stop consuming for good, and its
-    batch must not be acked undone (Redis or the broker away: wait for them, then carry on)."""
+    batch must not be acked undone (Redis or the broker away: wait for them, then carry on).
+
+    ``attempt_seconds`` bounds one attempt (only for work that is safe to cancel): a Redis
+    connection caught mid-command by an outage can leave an attempt waiting forever. After a
+    failure the Redis client's connections are dropped, so the retry starts on fresh ones.
+    """
     delay = 0.5
     while True:
         try:
-            return await work()
+            if attempt_seconds is None:
+                return await work()
+            return await asyncio.wait_for(work(), attempt_seconds)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("%s failed, retrying in %.1fs: %s: %s", what, delay, type(exc).__name__, exc)
+            if redis_client is not None:
+                try:
+                    await redis_client.connection_pool.disconnect()
+                except Exception:  # already broken: the pool reconnects on next use
+                    pass
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
@@ -208,6 +305,60 @@ async def _snapshot_due(runtime: Runtime, lock: asyncio.Lock) -> None:
                 await runtime.learners.snapshot(name)
     except Exception as exc:  # the events stay unacked; the next round writes the snapshot
         log.warning("cannot write snapshot: %s: %s", type(exc).__name__, exc)
+
+
+def _check_monitoring_settings(settings: Settings) -> None:
+    """Fail at start-up, naming the variable, on a detector that refuses its parameters."""
+    from monitors import ConceptDriftMonitor
+
+    from .errors import ConfigError
+
+    try:
+        ConceptDriftMonitor(settings.concept_detector, **settings.concept_params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"DRIFTLINE_CONCEPT_DETECTOR_PARAMS={settings.concept_detector_params!r}: {exc}") from None
+
+
+async def _monitor_batch(app: faust.App, runtime: Runtime, batch) -> None:
+    async with runtime.monitor_lock:
+        await runtime.monitor.add_batch(batch)
+        await _publish_windows(app, runtime)
+
+
+async def _publish_windows(app: faust.App, runtime: Runtime) -> None:
+    producer = app.producer._ensure_producer()
+    published = await runtime.monitor.publish(lambda records: send_keyed(producer, runtime.drift_topic, records))
+    if runtime.settings.drift_reports:
+        for window in published:
+            if window.drift_records:
+                runtime.renderer.submit(window.model, window.record["id"], window.drift_records)
+
+
+async def _send_concept_drifts(app: faust.App, runtime: Runtime) -> None:
+    """Send the learner's concept_drift records (the batch waits for it, like its other outputs),
+    then keep them in Redis for the API (retried by a timer while Redis is away)."""
+    records = list(runtime.learners.drift_events)
+    await send_keyed(app.producer._ensure_producer(), runtime.drift_topic,
+                     [(r["model"].encode(), encode_record(r)) for r in records])
+    del runtime.learners.drift_events[:len(records)]
+    runtime.concept_unstored.extend(records)
+    await _store_concept_drifts(runtime)
+
+
+async def _store_concept_drifts(runtime: Runtime) -> None:
+    records = list(runtime.concept_unstored)
+    if not records:
+        return
+    by_model = defaultdict(list)
+    for record in records:
+        by_model[record["model"]].append(record)
+    try:
+        for model, model_records in by_model.items():
+            await asyncio.to_thread(runtime.drift_store.save_concept, model, model_records, runtime.settings.drift_keep_windows)
+    except Exception as exc:  # Redis away: the records are on drift-events; the API gets them later
+        log.warning("cannot store %d concept drift(s) in Redis yet: %s: %s", len(records), type(exc).__name__, exc)
+        return
+    del runtime.concept_unstored[:len(records)]
 
 
 def _messages(batch) -> list[Message]:
@@ -234,13 +385,24 @@ async def score_batch(app: faust.App, runtime: Runtime, batch) -> None:
         for s in scored if s.label is not None
     ]
     waiting = [s for s in scored if s.label is None]
+    summaries = runtime.summarizer.summaries(scored, time.time()) if runtime.monitor is not None and scored else []
     # Acked (and so committed) only when every output is on the broker.
     await asyncio.gather(
         send_keyed(producer, runtime.predictions_topic, predictions),
         send_keyed(producer, runtime.deadletter_topic, deadletters),
         send_keyed(producer, runtime.training_topic, examples),
         _remember(runtime, waiting),
+        _send_summaries(producer, runtime, summaries),
     )
+
+
+async def _send_summaries(producer, runtime: Runtime, summaries: list) -> None:
+    if not summaries:
+        return
+    try:
+        await send_keyed(producer, runtime.monitoring_topic, summaries)
+    except Exception as exc:  # a lost summary costs a window some rows; scoring goes on
+        runtime.summarizer.failed(exc)
 
 
 async def _remember(runtime: Runtime, waiting: list) -> None:

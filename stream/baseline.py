@@ -69,6 +69,19 @@ def monitored_prediction(result: dict, positive: str | None = None) -> dict:
     return {"prediction": result["prediction"], "proba": result["proba"].get(positive, 0.0)}
 
 
+def monitored_columns(results: list[dict], positive: str | None = None) -> dict[str, list]:
+    """:func:`monitored_prediction` of many results, column by column (no dict per result).
+
+    >>> results = [{"prediction": "yes", "proba": {"no": 0.25, "yes": 0.75}}, {"prediction": "no", "proba": {"no": 1.0}}]
+    >>> monitored_columns(results, "yes")
+    {'prediction': ['yes', 'no'], 'proba': [0.75, 0.0]}
+    """
+    columns = {"prediction": [r["prediction"] for r in results]}
+    if positive is not None:
+        columns["proba"] = [r["proba"].get(positive, 0.0) for r in results]
+    return columns
+
+
 def prediction_kinds(task: str) -> dict[str, str]:
     """Kinds of the watched prediction columns: class labels are categories whatever their type."""
     if task == REGRESSION:

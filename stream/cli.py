@@ -281,9 +281,10 @@ main.add_command(export)
 main.add_command(edge_bundle)
 
 # Drift monitoring commands live in their own module.
-from .commands_monitor import baseline  # noqa: E402
+from .commands_monitor import baseline, report  # noqa: E402
 
 main.add_command(baseline)
+main.add_command(report)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -145,8 +145,9 @@ def export(ctx, model_ref, out, compact, deployed) -> None:
     """Write a registered model's artifact to a file, full or compact, and show both sizes.
 
     With an alias (the default: champion) the model is the one the workers serve, including what
-    it learned online (its latest snapshot); a version number (or --deployed) gives the artifact
-    as deployed. The full artifact is the registry's bytes, unchanged. The compact one drops the
+    it learned online (its latest snapshot, given back its version's drift baseline, which
+    snapshots do not repeat, and signed again); a version number (or --deployed) gives the
+    artifact as deployed, the registry's bytes unchanged. The compact one drops the
     baseline and the state only learning needs, keeps identical predictions, is compressed as
     tightly as possible and is signed again with DRIFTLINE_SIGNING_KEY.
     """
@@ -159,6 +160,9 @@ def export(ctx, model_ref, out, compact, deployed) -> None:
     data = fetched.data
     # Verify before anything: only a trusted artifact is unpickled, and so re-signed.
     loaded = artifact.loads(data, key, allow_unsigned=settings.allow_unsigned)
+    if fetched.snapshot is not None and not loaded.baseline:
+        loaded = _with_version_baseline(settings, loaded, fetched)
+        data = artifact.dumps(loaded, key)
     small = compact_artifact(loaded, version=fetched.version, compacted_from={"sha256": artifact.digest(data), "size": len(data)})
     small_bytes = artifact.dumps(small, key, compact=True)
     Path(out).write_bytes(small_bytes if compact else data)
@@ -167,6 +171,18 @@ def export(ctx, model_ref, out, compact, deployed) -> None:
     click.echo("compact drops: " + (", ".join(f"{what} ({count:,})" for what, count in dropped.items()) or "nothing but the layout (this model type carries no training-only state)"))
     signed = "signed" if key else "unsigned"
     click.echo(f"wrote {out} ({'compact' if compact else 'full'}, {signed}, {len(small_bytes if compact else data):,} bytes)")
+
+
+def _with_version_baseline(settings, loaded, fetched: Fetched):
+    """A snapshot with its version's drift baseline (kept once per version, not per snapshot)."""
+    import dataclasses
+
+    from . import artifact
+    from .registry import Registry
+
+    deployed = Registry.from_url(settings.redis_url).fetch(fetched.name, fetched.version)
+    baseline = artifact.read_baseline(deployed, settings.signing_key_bytes(), allow_unsigned=settings.allow_unsigned)
+    return dataclasses.replace(loaded, baseline=baseline)
 
 
 @click.command("edge-bundle")

@@ -1,4 +1,5 @@
-"""CLI commands for drift monitoring: ``baseline`` (replace a model's drift baseline from a file).
+"""CLI commands for drift monitoring: ``baseline`` (replace a model's drift baseline from a file)
+and ``report`` (an Evidently report of one of a model's drift windows).
 
 Registered on the ``driftline`` group by :mod:`stream.cli`, whose group turns Driftline's errors
 into ``Error: ...`` and exit code 1. Heavy modules are imported inside the commands.
@@ -94,4 +95,48 @@ def baseline(ctx, model_ref, source, alias, reason, seed) -> None:
     click.echo(f"registered {fetched.name} version {new_version}{moved}")
 
 
-__all__ = ["baseline", "reference_rows"]
+@click.command()
+@click.option("--model", "name", required=True, help="Registered model name.")
+@click.option("--window", "window_ref", default="latest", show_default=True, help="Window id (see GET /api/drift/NAME), or latest.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="File to write (HTML, or JSON with --json).")
+@click.option("--json", "as_json", is_flag=True, help="Write Evidently's JSON instead of HTML.")
+@click.pass_context
+def report(ctx, name, window_ref, out, as_json) -> None:
+    """Render the Evidently drift report of one of a model's windows against its baseline.
+
+    The window is one the model's monitor stored in Redis (the most recent ones are kept, with
+    their bounded row samples); the report compares its sample with the baseline's, with the
+    methods and thresholds of the window's drift decision.
+    """
+    import redis
+
+    from .drift_reports import render_window
+    from .drift_store import DriftStore
+    from .errors import RegistryError
+    from .monitoring import BaselineLookup
+    from .registry import Registry
+
+    settings = _settings(ctx)
+    fmt = "json" if as_json else "html"
+    store = DriftStore.from_url(settings.redis_url)
+    lookup = BaselineLookup(lambda: Registry.from_url(settings.redis_url), settings.signing_key_bytes(), settings.allow_unsigned)
+    try:
+        if name not in Registry.from_url(settings.redis_url).models():
+            raise RegistryError(f"unknown model {name!r}")
+        rendered = render_window(store, lookup, name, window_ref, formats=(fmt,))
+    except redis.RedisError as exc:
+        raise RegistryError(f"cannot reach Redis at {settings.redis_url} (DRIFTLINE_REDIS_URL): {exc}") from exc
+    if rendered is None:
+        known = ", ".join(store.window_ids(name, 5)) or "none yet"
+        raise click.ClickException(f"model {name!r} has no stored drift window {window_ref!r} (recent windows: {known})")
+    record, reports = rendered
+    Path(out).write_bytes(reports[fmt])
+    features = record["verdicts"]["features"]
+    drifted = [c for c, v in features["columns"].items() if v["drifted"]]
+    click.echo(f"{name} window {record['id']} ({record['n_rows']:,} events, version {record['version']}): "
+               f"data drift {'yes' if features['drifted'] else 'no'} "
+               f"({features['n_drifted']}/{features['n_columns']} features drifted{': ' + ', '.join(drifted) if drifted else ''})")
+    click.echo(f"wrote {out} ({fmt}, {len(reports[fmt]):,} bytes)")
+
+
+__all__ = ["baseline", "reference_rows", "report"]

@@ -29,3 +29,7 @@ class StackError(DriftlineError):
 
 class BatchError(DriftlineError):
     """A batch prediction cannot run: the input cannot be read or the output cannot be written."""
+
+
+class MonitoringError(DriftlineError):
+    """Drift monitoring cannot do what was asked (no such window, its baseline cannot be found)."""

@@ -1,4 +1,5 @@
-"""Test-then-train for one deployed model, with prequential metrics and snapshot state.
+"""Test-then-train for one deployed model, with prequential metrics, concept-drift detection and
+snapshot state.
 
 No Kafka or Redis here: the learning agent feeds examples in training-topic order and decides
 when to snapshot; this class does the learning and keeps what a restart needs to continue exactly
@@ -15,17 +16,33 @@ the ids it has learned recently, to skip the duplicates that at-least-once deliv
 (200, 0.97)
 >>> learner.learn({"x": 1.0}, False, "e3", partition=0, offset=3) is None  # already learned
 True
+
+With a concept-drift detector on its errors, a learner reports where the concept changed (the
+labels flip at example 2000); when its errors fall back, once it has learned the new concept, that
+is counted as an improvement, not reported as drift:
+
+>>> from monitors import ConceptDriftMonitor
+>>> learner = ModelLearner("m", "champion", 1, meta, preprocessing.StandardScaler() | linear_model.LogisticRegression(),
+...                        concept=ConceptDriftMonitor("adwin"))
+>>> for i in range(3000):
+...     _ = learner.learn({"x": float(i % 10)}, (i % 10 > 4) != (i >= 2000), f"e{i}", partition=0, offset=i)
+>>> [(d["kind"], d["position"], d["event_id"]) for d in learner.concept_drifts]
+[('concept_drift', 2015, 'e2015')]
+>>> learner.concept.n_improvements
+1
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import OrderedDict
 from typing import Any
 
 from river import metrics, utils
 
 from .artifact import Artifact
+from .drift_records import concept_record
 from .predictor import Predictor
 
 REGRESSION = "regression"
@@ -83,7 +100,7 @@ class ModelLearner:
     """Learns one alias (champion or challenger) of one model, example by example."""
 
     def __init__(self, name: str, alias: str, version: int, metadata: dict, model: Any, *, window: int = 1000,
-                 remember_ids: int = 100_000):
+                 remember_ids: int = 100_000, concept: Any = None):
         self.name, self.alias, self.version = name, alias, version
         self.metadata = metadata
         self.model = model
@@ -96,6 +113,8 @@ class ModelLearner:
         self.offsets: dict[int, int] = {}  # training partition -> last offset learned
         self.recent_ids: OrderedDict[str, None] = OrderedDict()
         self.remember_ids = remember_ids
+        self.concept = concept  # a monitors.ConceptDriftMonitor fed this learner's errors, or None
+        self.concept_drifts: list[dict] = []  # concept_drift records not yet taken by the stream
 
     def learn(self, x: dict, y: Any, event_id: str, partition: int, offset: int) -> float | None:
         """Test, then train. Returns the example's error (0/1, or absolute error), None if skipped."""
@@ -116,8 +135,15 @@ class ModelLearner:
         self.model.learn_one(x, y)
         self.n_learned += 1
         if self.metrics.task == REGRESSION:
-            return abs(float(y) - float(y_pred))
-        return 0.0 if y_pred == y else 1.0
+            error = abs(float(y) - float(y_pred))
+        else:
+            error = 0.0 if y_pred == y else 1.0
+        if self.concept is not None and self.concept.update(error):
+            self.concept_drifts.append(concept_record(
+                self.name, self.version, self.alias, self.concept.to_dict(), self.concept.last_drift, event_id=event_id,
+                partition=partition, offset=offset, metrics=self.metrics.recent(), ts=time.time(),
+            ))
+        return error
 
     def info(self) -> dict:
         """What ``driftline models show`` and ``/api/models`` report (JSON)."""
@@ -132,14 +158,18 @@ class ModelLearner:
 
     # Snapshots ---------------------------------------------------------------------------------
     def snapshot_artifact(self, baseline: dict | None = None) -> Artifact:
-        """The model as scorers load it: the deployed metadata plus what it has learned since."""
+        """The model as scorers load it: the deployed metadata plus what it has learned since.
+
+        The service passes no ``baseline``: a snapshot's metadata names its version's baseline
+        (``baseline.id``), which stays in the version's artifact rather than in every snapshot.
+        """
         metadata = dict(self.metadata, version=self.version, learned=self.info())
         return Artifact(metadata=metadata, model=self.model, baseline=baseline or {})
 
     def state(self) -> dict:
         """Everything besides the model that a restart needs (pickled inside a signed artifact)."""
         return {"metrics": self.metrics, "n_learned": self.n_learned, "duplicates": self.duplicates,
-                "offsets": dict(self.offsets), "recent_ids": self.recent_ids}
+                "offsets": dict(self.offsets), "recent_ids": self.recent_ids, "concept": self.concept}
 
     def restore(self, state: dict) -> None:
         self.metrics = state["metrics"]
@@ -147,6 +177,12 @@ class ModelLearner:
         self.duplicates = state["duplicates"]
         self.offsets = dict(state["offsets"])
         self.recent_ids = state["recent_ids"]
+        # The detector goes on from where the snapshot left it (so a replay after a crash finds
+        # the same drifts), unless the configured detector changed since.
+        restored = state.get("concept")
+        if restored is not None and self.concept is not None and \
+                (restored.detector, restored.params) == (self.concept.detector, self.concept.params):
+            self.concept = restored
 
 
 def _finite(value: float) -> float | None:

@@ -8,6 +8,11 @@ Exactly-once learning on top of at-least-once Kafka: a training event is acknowl
 snapshot that includes it is in the registry, so after a crash Faust redelivers exactly the
 examples learned since the last snapshot; the learner restores that snapshot and skips what it
 already holds (by training offset, and by event id for duplicated examples).
+
+The champion's learner feeds its per-example errors to a concept-drift detector (saved with its
+snapshots, so a replay finds the same drifts); its detections wait in :attr:`Learners.drift_events`
+for the agent to send to ``drift-events``. Snapshots do not repeat the version's drift baseline
+(tens to hundreds of kB): it stays in the version's artifact, once.
 """
 
 from __future__ import annotations
@@ -99,7 +104,7 @@ class Learners:
     """The learners this worker owns, their snapshots, and the acks that wait for them."""
 
     def __init__(self, registry_factory, key: bytes | None, allow_unsigned: bool, *, every_examples: int,
-                 every_seconds: float, window: int):
+                 every_seconds: float, window: int, concept_detector: str | None = None, concept_params: dict | None = None):
         self._registry_factory = registry_factory
         self._registry: Registry | None = None
         self.key = key
@@ -115,6 +120,22 @@ class Learners:
         self.skipped = 0
         self.invalid: list[tuple[bytes | None, bytes]] = []  # dead letters waiting to be sent
         self.handled: dict[int, int] = {}  # training partition -> last offset handled here
+        self.concept_detector = concept_detector  # None: no concept-drift detection
+        self.concept_params = dict(concept_params or {})
+        self.drift_events: list[dict] = []  # concept_drift records waiting to be sent
+
+    def _concept_monitor(self, task: str):
+        """A fresh detector for a champion's errors (None when detection is off or does not fit)."""
+        if self.concept_detector is None:
+            return None
+        from monitors import ConceptDriftMonitor
+
+        monitor = ConceptDriftMonitor(self.concept_detector, seed=42, **self.concept_params)
+        if monitor.spec.binary and task == "regression":
+            log.warning("concept-drift detector %s takes 0/1 errors only: no concept-drift detection for regressors",
+                        self.concept_detector)
+            return None
+        return monitor
 
     @property
     def registry(self) -> Registry:
@@ -137,10 +158,10 @@ class Learners:
                 data = self.registry.fetch(name, version)
             art = artifacts.loads(data, self.key, allow_unsigned=self.allow_unsigned)
             metadata = {k: v for k, v in art.metadata.items() if k != "learned"}
-            learner = ModelLearner(name, alias, version, metadata, art.model, window=self.window)
+            concept = self._concept_monitor(metadata["task"]) if alias == "champion" else None
+            learner = ModelLearner(name, alias, version, metadata, art.model, window=self.window, concept=concept)
             if state is not None:
                 learner.restore(state)
-            learner.baseline = art.baseline
             loaded[alias] = learner
             log.info("learner %s/%s v%s starts at %d examples (%s)", name, alias, version, learner.n_learned,
                      "snapshot" if state is not None else "deployed artifact")
@@ -183,6 +204,9 @@ class Learners:
                     continue
                 try:
                     learner.learn(example["features"], example["label"], example["id"], message.partition, message.offset)
+                    if learner.concept_drifts:
+                        self.drift_events.extend(learner.concept_drifts)
+                        learner.concept_drifts = []
                 except InvalidInput as error:
                     if alias == "champion":
                         record = deadletter_record(error, topic=message.topic, partition=message.partition,
@@ -219,7 +243,8 @@ class Learners:
 
     def _write_snapshots(self, learners: list[ModelLearner]) -> None:
         for learner in learners:
-            data = artifacts.dumps(learner.snapshot_artifact(getattr(learner, "baseline", {})), self.key)
+            # No baseline: it is the version's, kept once in the version's artifact.
+            data = artifacts.dumps(learner.snapshot_artifact(), self.key)
             state = artifacts.dumps(artifacts.Artifact({"name": learner.name, "kind": "learner_state"}, learner.state()), self.key)
             revision = self.registry.write_snapshot(learner.name, learner.alias, learner.version, data, learner.info(), state)
             log.debug("snapshot %s/%s revision %d at %d examples", learner.name, learner.alias, revision, learner.n_learned)

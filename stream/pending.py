@@ -89,6 +89,13 @@ class PendingStore:
             self.not_remembered += len(scored)
             raise
 
+    async def recover(self) -> None:
+        """Called by a timer: while Redis is marked down, probe it, so that remembering resumes as
+        soon as it answers rather than one dropped batch later."""
+        if self.down and (self._probe is None or self._probe.done()):
+            self._probe = asyncio.ensure_future(self._probe_redis())
+            await asyncio.shield(self._probe)
+
     async def _probe_redis(self) -> None:
         try:
             await asyncio.wait_for(self.redis.ping(), PROBE_SECONDS * 2)

@@ -26,7 +26,8 @@ class Message(NamedTuple):
 
 
 class Scored(NamedTuple):
-    """What the learning path needs of a scored event: the features the model saw and what it said."""
+    """What the learning path and drift monitoring need of a scored event: the features the model
+    saw (validated) and what it said."""
 
     event_id: str
     model: str
@@ -36,6 +37,7 @@ class Scored(NamedTuple):
     prediction: Any
     ts_event: float | None
     label: Any  # an inline label on the event, or None
+    result: dict | None = None  # what Predictor.predict returned (prediction and proba)
 
 
 class Output(NamedTuple):
@@ -86,7 +88,7 @@ class Scorer:
                 x = predictor.schema.validate(event.features)
                 result = predictor.predict(x)
                 record = prediction_record(event, model, predictor.version, result, now, predictor.snapshot)
-                scored = Scored(event.id, model, predictor.version, predictor.snapshot, x, result["prediction"], event.ts, event.label)
+                scored = Scored(event.id, model, predictor.version, predictor.snapshot, x, result["prediction"], event.ts, event.label, result)
                 outputs.append(Output(event.id.encode(), _dumps(record), True, scored))
                 self.scored += 1
             except InvalidInput as error:

@@ -15,6 +15,7 @@ stream.errors.ConfigError: DRIFTLINE_PARTITIONS='zero': expected a whole number 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -41,14 +42,14 @@ def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[st
     return parse
 
 
-def _float(minimum: float = 0.0) -> Callable[[str], float]:
+def _float(minimum: float = 0.0, maximum: float | None = None) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         value = float(raw.strip())
-        if not value >= minimum:
+        if not value >= minimum or (maximum is not None and not value <= maximum):
             raise ValueError
         return value
 
-    parse.expects = f"a number >= {minimum:g}"  # type: ignore[attr-defined]
+    parse.expects = f"a number >= {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")  # type: ignore[attr-defined]
     return parse
 
 
@@ -95,6 +96,53 @@ def _topic_prefix(raw: str) -> str:
 _topic_prefix.expects = "letters, digits, '.', '_' or '-' (Kafka topic characters)"  # type: ignore[attr-defined]
 
 
+def _drift_method(family: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value:
+            from monitors import get_method  # numpy and scipy: only when the variable is set
+
+            if family not in get_method(value).families:  # an unknown name raises ValueError too
+                raise ValueError
+        return value
+
+    parse.expects = f"empty, or a drift method that applies to {family} columns (see docs/monitoring.md)"  # type: ignore[attr-defined]
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError
+        return value
+
+    parse.expects = "one of " + ", ".join(choices)  # type: ignore[attr-defined]
+    return parse
+
+
+def _detector(raw: str) -> str:
+    from monitors import DETECTORS
+
+    value = raw.strip().lower()
+    if value not in DETECTORS:
+        raise ValueError
+    return value
+
+
+_detector.expects = "one of adwin, kswin, page_hinkley, ddm, eddm"  # type: ignore[attr-defined]
+
+
+def _json_object(raw: str) -> str:
+    value = raw.strip()
+    if value and not isinstance(json.loads(value), dict):
+        raise ValueError
+    return value
+
+
+_json_object.expects = 'a JSON object, e.g. {"delta": 0.001}'  # type: ignore[attr-defined]
+
+
 def _setting(default: Any, parse: Callable[[str], Any], help: str) -> Any:
     return field(default=default, metadata={"parse": parse, "help": help})
 
@@ -128,6 +176,25 @@ class Settings:
     metrics_window: int = _setting(1000, _int(1), "Examples in the recent window of the prequential metrics.")
     session_timeout_seconds: float = _setting(30.0, _float(1.0), "A worker silent this long leaves the group; its partitions move.")
     log_level: str = _setting("info", _str, "Worker log level (debug, info, warning, error).")
+    # Drift monitoring (docs/monitoring.md) ------------------------------------------------------
+    monitoring: bool = _setting(True, _bool, "Summarise every scored batch for drift monitoring (false: no summaries, no drift windows).")
+    drift_window_size: int = _setting(5000, _int(1), "A model's drift window closes when it holds this many events...")
+    drift_window_seconds: float = _setting(0.0, _float(0.0), "...or this many seconds after it opened (0: count-based only)...")
+    drift_window_min_rows: int = _setting(1000, _int(0), "...if it holds at least this many events (smaller windows are noise).")
+    drift_checkpoint_seconds: float = _setting(2.0, _float(0.1), "How often a monitor saves its open windows to Redis (and acks the summaries they hold).")
+    drift_sample_rows: int = _setting(1000, _int(0, 100_000), "Events of each window kept as a sample for its Evidently report (sampled at this / window size).")
+    drift_method_rule: str = _setting("distances", _choice("distances", "evidently"),
+                                      "Drift method per column: 'distances' (Wasserstein, Jensen-Shannon: no false alarms on "
+                                      "small references) or 'evidently' (Evidently's rule by reference size: p-value tests up to 1,000 rows).")
+    drift_numeric_method: str = _setting("", _drift_method("numeric"), "Method for every numeric column, overriding the rule (empty: the rule).")
+    drift_categorical_method: str = _setting("", _drift_method("categorical"), "Method for every categorical column, overriding the rule (empty: the rule).")
+    drift_share: float = _setting(0.5, _float(0.01, 1.0), "Data (prediction) drift when this share of the features (predictions) drifted.")
+    drift_keep_windows: int = _setting(50, _int(1), "Closed windows kept per model in Redis, with their samples (for reports).")
+    drift_keep_reports: int = _setting(10, _int(0), "Rendered Evidently reports kept per model in Redis (older ones render again on demand).")
+    drift_reports: bool = _setting(True, _bool, "Render an Evidently report (in a process of its own, off the score path) on every drift decision...")
+    drift_report_interval: float = _setting(300.0, _float(0.0), "...but while a model's drift stays the same (kinds, columns), at most one per this many seconds.")
+    concept_detector: str = _setting("adwin", _detector, "Concept-drift detector on the champion's errors: adwin, kswin, page_hinkley, ddm, eddm.")
+    concept_detector_params: str = _setting("", _json_object, "Parameters of the concept-drift detector, as a JSON object (empty: its defaults).")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -179,6 +246,10 @@ class Settings:
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir)
+
+    @property
+    def concept_params(self) -> dict:
+        return json.loads(self.concept_detector_params) if self.concept_detector_params else {}
 
     def signing_key_bytes(self) -> bytes | None:
         return self.signing_key.encode() if self.signing_key else None

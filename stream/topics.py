@@ -16,7 +16,7 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("events", "labels", "predictions", "training", "drift-events", "deadletter")
+TOPICS = ("events", "labels", "predictions", "training", "monitoring", "drift-events", "deadletter")
 
 
 def ensure_topics(settings: Settings, names: tuple[str, ...] = TOPICS, timeout: float = 15.0) -> list[str]:

@@ -1,4 +1,10 @@
-"""The worker's HTTP endpoints: ``GET /health`` and ``POST /predict``.
+"""The worker's HTTP endpoints: ``GET /health``, ``POST /predict``, the models and drift APIs.
+
+``GET /api/drift/NAME`` shows a model's drift status (the latest window's data and prediction
+drift verdicts, the latest concept drift), its recent windows, concept drifts and stored reports;
+``GET /api/drift/NAME/windows/ID`` (or ``latest``) one window's verdicts per column;
+``GET /api/drift/NAME/reports/ID`` its Evidently report (HTML, or JSON with ``?format=json``),
+rendered on demand when it is not stored.
 
 ``POST /predict`` accepts one event object (answered with one prediction, or HTTP 422 and the
 dead-letter reason) or a JSON list of events (answered with ``{"results": [...]}``, one entry per
@@ -15,6 +21,7 @@ import time
 import faust
 from faust.web import Request, Response, View
 
+from .drift_store import REPORT_FORMATS, report_path
 from .registry import Registry
 
 MAX_BATCH = 10_000
@@ -46,6 +53,14 @@ def register_views(app: faust.App, runtime) -> None:
                 "pending": {"not_remembered_here": runtime.pending.not_remembered, "open": runtime.pending.open_entries},
                 "scored": runtime.scorer.scored,
                 "deadlettered": dict(runtime.scorer.deadlettered),
+                "monitoring": {
+                    "enabled": runtime.monitor is not None,
+                    "score_path": runtime.summarizer.describe(),
+                    "monitor": runtime.monitor.describe() if runtime.monitor is not None else None,
+                    "concept_drifts_unsent": len(runtime.learners.drift_events),
+                    "concept_drifts_not_in_redis": len(runtime.concept_unstored),
+                    "reports": runtime.renderer.describe(),
+                },
                 "uptime_seconds": round(time.time() - started, 1),
             }
             return self.json(body, status=200 if body["status"] == "ok" else 503)
@@ -63,6 +78,41 @@ def register_views(app: faust.App, runtime) -> None:
                 return self.json({"error": {"reason": "unknown_model", "detail": f"no model named {name!r}"}}, status=404)
             return self.json(await asyncio.to_thread(registry().show, name))
 
+    @app.page("/api/drift/{name}")
+    class Drift(View):
+        async def get(self, request: Request, name: str) -> Response:
+            if name not in await asyncio.to_thread(registry().models):
+                return self.json(_unknown_model(name), status=404)
+            body = await asyncio.to_thread(runtime.drift_store.status, name)
+            body["champion"] = (await asyncio.to_thread(registry().aliases, name)).get("champion")
+            body["monitoring"] = runtime.monitor is not None
+            return self.json(body)
+
+    @app.page("/api/drift/{name}/windows/{window}")
+    class DriftWindow(View):
+        async def get(self, request: Request, name: str, window: str) -> Response:
+            found = await asyncio.to_thread(runtime.drift_store.window, name, window)
+            if found is None:
+                return self.json(_no_window(name, window), status=404)
+            record, _ = found
+            return self.json(dict(record, report=report_path(name, record["id"])))
+
+    @app.page("/api/drift/{name}/reports/{window}")
+    class DriftReport(View):
+        async def get(self, request: Request, name: str, window: str) -> Response:
+            fmt = request.query.get("format", "html")
+            if fmt not in REPORT_FORMATS:
+                return self.json({"error": {"reason": "invalid_field", "detail": f"format must be one of {', '.join(REPORT_FORMATS)}"}},
+                                 status=400)
+            try:
+                data = await runtime.renderer.get(name, window, fmt)
+            except Exception as exc:  # e.g. the window's baseline is gone from the registry
+                return self.json({"error": {"reason": "report_failed", "detail": f"{type(exc).__name__}: {exc}"}}, status=500)
+            if data is None:
+                return self.json(_no_window(name, window), status=404)
+            content_type = "text/html" if fmt == "html" else "application/json"
+            return self.bytes(data, content_type=content_type)
+
     @app.page("/predict")
     class Predict(View):
         async def post(self, request: Request) -> Response:
@@ -79,6 +129,14 @@ def register_views(app: faust.App, runtime) -> None:
             await _refresh_for(runtime, [body])
             [result] = runtime.scorer.score_objects([body])
             return self.json(result, status=422 if "error" in result else 200)
+
+
+def _unknown_model(name: str) -> dict:
+    return {"error": {"reason": "unknown_model", "detail": f"no model named {name!r}"}}
+
+
+def _no_window(name: str, window: str) -> dict:
+    return {"error": {"reason": "unknown_window", "detail": f"model {name!r} has no stored drift window {window!r}"}}
 
 
 async def _refresh_for(runtime, bodies: list) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import time
 
 import pytest
@@ -266,10 +267,13 @@ def test_http_stream_and_batch_give_identical_answers(worker, stack_settings, re
     got = batchdata.read_predictions(tmp_path / "deployed.jsonl", "jsonl")
     assert got == {i: as_deployed.score(row) for i, row in zip(ids, clean)}
 
-    # export: the alias gives the snapshot's bytes, --deployed the registered ones.
+    # export: the alias gives the snapshot's model with its version's baseline, --deployed the registered bytes.
     learned = CliRunner().invoke(main, ["export", "--model", "b3-same", "--out", str(tmp_path / "learned.dla")], env=env)
     assert learned.exit_code == 0, learned.output
-    assert (tmp_path / "learned.dla").read_bytes() == registry.fetch_snapshot("b3-same")[1]
+    exported = artifact.loads((tmp_path / "learned.dla").read_bytes(), KEY)
+    snapshot = artifact.loads(registry.fetch_snapshot("b3-same")[1], KEY)
+    assert pickle.dumps(exported.model) == pickle.dumps(snapshot.model)
+    assert exported.baseline and exported.baseline == artifact.loads(deployed_blob, KEY).baseline
     as_registered = CliRunner().invoke(main, ["export", "--model", "b3-same", "--deployed", "--out", str(tmp_path / "deployed.dla")], env=env)
     assert as_registered.exit_code == 0, as_registered.output
     assert (tmp_path / "deployed.dla").read_bytes() == deployed_blob

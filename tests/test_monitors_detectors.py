@@ -87,4 +87,5 @@ def test_status_is_json_ready():
     monitor.update_many(mistakes(1))
     assert monitor.to_dict() == {
         "detector": "page_hinkley", "params": {}, "seed": None, "n_seen": 4000, "n_drifts": 1, "drift_positions": [2132],
+        "worse_only": True, "n_improvements": 0,
     }

@@ -236,7 +236,15 @@ def test_redis_outage_keeps_scoring_shows_in_health_and_catches_up(stack, stack_
         assert watcher.wait_for(200, 60)
         assert {p["version"] for p in watcher.predictions.values()} == {v2}
         watcher.close()
-        info = wait_learned(registry, name, 1, timeout=60)
+        try:
+            info = wait_learned(registry, name, 1, timeout=60)
+        except AssertionError:  # say why: were the predictions remembered, the labels matched?
+            import redis
+
+            client = redis.Redis.from_url(settings.redis_url)
+            print("pending stats:", client.hgetall(f"driftline:{settings.app_id}:pending:stats"))
+            print("health:", json.dumps(worker.health())[:3000])
+            raise
         assert info["version"] == v2
     finally:
         worker.stop()
