@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import socket
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from statistics import mean
 
 from river.datasets import synth
 
+from common import free_port, named
 from stream import artifact
 from stream.datasets import Dataset
 from stream.devstack import EmbeddedStack
@@ -39,14 +39,6 @@ from stream.workerproc import WorkerProcess
 KEY = "bench"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def named(x: dict) -> dict:
-    return {k if isinstance(k, str) else f"x{k}": v for k, v in x.items()}
 
 
 # (name, model spec, concept before, concept after): generators of the same features.

@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import resource
-import socket
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from common import free_port
 from stream import artifact
 from stream.datasets import load_dataset
 from stream.devstack import EmbeddedStack
@@ -58,11 +58,6 @@ from stream.workerproc import WorkerProcess
 
 MODEL = "bench-phishing"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def process_cpu_seconds(pid: int) -> float:
