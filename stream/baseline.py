@@ -131,6 +131,40 @@ def with_baseline(artifact: Artifact, rows: Iterable[dict], source: str, seed: i
     return Artifact(metadata=dict(artifact.metadata, baseline=info), model=artifact.model, baseline=baseline)
 
 
+def rescored_predictions(baseline: Any, predictor: Predictor) -> Any:
+    """``baseline`` with its prediction reference taken from ``predictor``'s answers on the
+    baseline's sample rows, on the same bins (so the same id and the same summaries apply).
+
+    Prediction drift asks whether the served model answers live data differently from how it
+    answers reference data. A model that learns online changes its own answers, so its reference
+    must be its own answers, not the deployed model's: else its predictions "drift" from the
+    training-time model with no change in the data.
+    """
+    from monitors import Baseline, ColumnBaseline
+    from monitors.baseline import clean_column
+
+    names = list(baseline.features)
+    results = []
+    for row in baseline.sample_rows:
+        x = {name: value for name, value in zip(names, row) if value is not None}
+        try:
+            results.append(predictor.predict(x))
+        except Exception:  # a row this model cannot score: left out, as at build time
+            continue
+    if not results:
+        return baseline
+    columns = monitored_columns(results, positive_key(predictor.metadata))
+    predictions = {
+        name: ColumnBaseline(column.kind, column.layout, column.observe(clean_column(columns[name], column.kind, name)),
+                             column.n_unique)
+        for name, column in baseline.predictions.items()
+        if name in columns
+    }
+    if set(predictions) != set(baseline.predictions):
+        return baseline
+    return Baseline(baseline.features, predictions, baseline.sample_rows, len(results), baseline.settings)
+
+
 def describe(info: dict[str, Any]) -> str:
     """One line about a baseline's metadata entry, for the CLI.
 

@@ -262,6 +262,7 @@ class DriftMonitor:
         self.partition_of: dict[str, int] = {}  # model -> its monitoring partition (checkpoint looked up)
         self.resumed_until: dict[str, int] = {}  # model -> last offset in the checkpoint it resumed from
         self._configs: dict[str, Any] = {}  # baseline id -> DriftConfig
+        self._served: dict[str, tuple] = {}  # model -> ((baseline id, version, snapshot), re-scored baseline)
         self.windows_closed = 0
         self.drift_records = 0
         self.invalid = 0
@@ -398,7 +399,7 @@ class DriftMonitor:
         from monitors import compare
 
         config = self.config_for(current.baseline)
-        verdicts = jsonable(compare(window, current.baseline, config).to_dict())
+        verdicts = jsonable(compare(window, self._served_reference(current), config).to_dict())
         window_id = f"{int(window.start or 0)}-{current.partition}-{current.first_offset}"
         closed_at = time.time()
         record = {
@@ -411,6 +412,22 @@ class DriftMonitor:
                                report_path=report_path(current.model, window_id))
         self.closed.append(ClosedWindow(current.model, current.partition, current.key, record, window.to_json(), drift,
                                         current.events))
+
+    def _served_reference(self, current: OpenWindow) -> Any:
+        """The window's baseline, with the prediction reference of the snapshot served now when
+        the model has learned online since it was deployed (re-scored once per snapshot)."""
+        from .baseline import rescored_predictions
+
+        baseline = current.baseline
+        cache = getattr(self.lookup, "cache", None)
+        predictor = cache.predictors.get(current.model) if cache is not None else None
+        if predictor is None or predictor.snapshot is None or predictor.version != current.version or not baseline.predictions:
+            return baseline
+        key = (baseline.id, predictor.version, predictor.snapshot)
+        served = self._served.get(current.model)
+        if served is None or served[0] != key:
+            served = self._served[current.model] = (key, rescored_predictions(baseline, predictor))
+        return served[1]
 
     async def publish(self, send: Callable[[list], Awaitable[None]]) -> list[ClosedWindow]:
         """Store each closed window, send its drift records, then acknowledge its summaries.

@@ -13,7 +13,7 @@ import pytest
 import batchdata
 from monitors import Baseline, compare, get_method, summarize
 from stream import artifact as artifact_io
-from stream.baseline import monitored_prediction, positive_key, with_baseline
+from stream.baseline import monitored_prediction, positive_key, rescored_predictions, with_baseline
 from stream.datasets import load_dataset
 from stream.errors import DatasetError
 from stream.predictor import Predictor
@@ -127,3 +127,33 @@ def test_a_replaced_baseline_keeps_the_model_and_counts_rejected_rows(multiclass
         k: v for k, v in trained.metadata.items() if k != "baseline"}
     with pytest.raises(DatasetError, match="no row can be scored by 'tb-multi'.*wrong_type \\(1\\)"):
         with_baseline(trained, [dict(rows[0], city=7)], source="bad.csv")
+
+
+def test_prediction_reference_follows_the_model_that_is_served():
+    """A model that learned since deployment is judged against its own answers on the reference."""
+    data = load_dataset("phishing")
+    trained = train(data, "logreg", "served", seed=3)
+    deployed = Predictor.from_artifact(trained)
+    baseline = Baseline.from_dict(trained.baseline)
+
+    same = rescored_predictions(baseline, deployed)
+    assert same.id == baseline.id and len(same.sample_rows) == len(baseline.sample_rows)
+    sample_shares = Counter(row[-2] for row in baseline.sample_rows)  # columns: features..., prediction, proba
+    assert dict(zip(same.predictions["prediction"].layout.to_dict()["values"], same.predictions["prediction"].stats.counts)) \
+        == {k: sample_shares[k] for k in same.predictions["prediction"].layout.to_dict()["values"]}
+
+    # The "learned" model answers True for every row: the reference says so, the features are untouched.
+    learned = Predictor.from_artifact(artifact_io.Artifact(metadata=trained.metadata, model=AlwaysTrue(), baseline=trained.baseline))
+    moved = rescored_predictions(baseline, learned)
+    assert moved.id == baseline.id
+    counts = dict(zip(moved.predictions["prediction"].layout.to_dict()["values"], moved.predictions["prediction"].stats.counts))
+    assert counts[True] == len(baseline.sample_rows) and counts[False] == 0
+    assert moved.features["https"].stats.to_dict() == baseline.features["https"].stats.to_dict()
+
+
+class AlwaysTrue:
+    def predict_proba_one(self, x):
+        return {True: 1.0, False: 0.0}
+
+    def predict_one(self, x):
+        return True
