@@ -1,4 +1,5 @@
-"""What the benchmarks share: free loopback ports and River rows with string feature names.
+"""What the benchmarks share: free loopback ports, River rows with string feature names, and
+waiting for a learner to catch up.
 
 The benchmarks run as scripts (``python benchmarks/NAME.py``), so this folder is on their path.
 """
@@ -6,6 +7,7 @@ The benchmarks run as scripts (``python benchmarks/NAME.py``), so this folder is
 from __future__ import annotations
 
 import socket
+import time
 
 
 def free_port() -> int:
@@ -22,3 +24,15 @@ def named(x: dict) -> dict:
     {'x0': 1.5, 'age': 3}
     """
     return {k if isinstance(k, str) else f"x{k}": v for k, v in x.items()}
+
+
+def wait_learned(registry, name: str, n: int, timeout: float = 120.0) -> dict:
+    """The champion learner's snapshot info once it holds ``n`` examples (AssertionError after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    info = None
+    while time.monotonic() < deadline:
+        info = registry.snapshot_info(name)
+        if info and info["n_learned"] >= n:
+            return info
+        time.sleep(0.5)
+    raise AssertionError(f"{name}: learned {info and info['n_learned']} of {n} examples")

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ from kafka import KafkaConsumer
 from river import drift
 from river.datasets import synth
 
-from common import free_port, named
+from common import free_port, named, wait_learned
 from stream import artifact
 from stream.datasets import Dataset
 from stream.devstack import EmbeddedStack
@@ -257,12 +256,7 @@ def main() -> int:
             producer.close()
             deadline = time.monotonic() + 300
             for run in runs:  # every example learned (and so every error seen by the detector)
-                while True:
-                    info = registry.snapshot_info(run.model)
-                    if info and info["n_learned"] >= len(run.rows):
-                        break
-                    assert time.monotonic() < deadline, f"{run.model}: learned {info and info['n_learned']}"
-                    time.sleep(1)
+                wait_learned(registry, run.model, len(run.rows), timeout=max(1.0, deadline - time.monotonic()))
             time.sleep(max(3.0, settings.drift_checkpoint_seconds * 2))  # the last windows' records
             print(f"streamed and learned in {time.monotonic() - started:.0f}s", flush=True)
             if args.show_status:
@@ -305,14 +299,13 @@ def main() -> int:
             else:  # this kind does not drift in this scenario: every detection is false
                 out[kind] = {"false": len(hits), "delay": None, "missed": None}
         rows_out.append(out)
-        r = out
         print(f"{run.model}: feature {feature} prediction {prediction} concept {concept} reference ADWIN {reference}", flush=True)
 
     print()
     print("Delays are from the drift position (the middle of a gradual drift, which begins 2,500 events earlier: "
           "a negative delay is a detection while it is under way).")
-    print(f"| scenario | kind | runs | feature drift: delay (events) | missed | false alarms | "
-          f"concept drift: delay | missed | false alarms | in-process ADWIN: delay | missed | false alarms |")
+    print("| scenario | kind | runs | feature drift: delay (events) | missed | false alarms | "
+          "concept drift: delay | missed | false alarms | in-process ADWIN: delay | missed | false alarms |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 
     def cell(outs, kind):

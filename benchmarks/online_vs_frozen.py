@@ -15,16 +15,14 @@ Starts its own embedded broker and Redis on free ports and stops them at the end
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import tempfile
-import time
 from pathlib import Path
 from statistics import mean
 
 from river.datasets import synth
 
-from common import free_port, named
+from common import free_port, named, wait_learned
 from stream import artifact
 from stream.datasets import Dataset
 from stream.devstack import EmbeddedStack
@@ -61,18 +59,6 @@ def take(stream, n: int) -> tuple[list[dict], list]:
         rows.append(named(x))
         targets.append(y)
     return rows, targets
-
-
-def wait_learned(registry: Registry, name: str, n: int, timeout: float = 120.0) -> dict:
-    """The learner's snapshot once it holds all ``n`` examples of the run."""
-    deadline = time.monotonic() + timeout
-    info = None
-    while time.monotonic() < deadline:
-        info = registry.snapshot_info(name)
-        if info and info["n_learned"] >= n:
-            return info
-        time.sleep(0.5)
-    raise AssertionError(f"{name}: learned {info and info['n_learned']} of {n} examples")
 
 
 def accuracy(hits: list[bool]) -> float:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import resource
 import sys
@@ -48,7 +47,7 @@ from stream.pending import PendingStore
 from stream.outputs import OutputWatcher, percentile
 from stream.predictor import Predictor
 from stream.registry import Registry
-from stream.replay import make_producer, replay
+from stream.replay import replay
 from stream.scoring import Message, Scorer
 from stream.settings import Settings
 from stream.sink import send_keyed

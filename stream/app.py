@@ -244,9 +244,7 @@ def create_app(settings: Settings) -> faust.App:
         runtime.renderer.close()
 
     async def snapshot_learners() -> None:
-        async with learn_lock:
-            for name in runtime.learners.due(force_time=True):
-                await runtime.learners.snapshot(name)
+        await _snapshot_due(runtime, learn_lock, force_time=True)
 
     async def checkpoint_windows() -> None:
         if runtime.monitor is not None:
@@ -298,10 +296,10 @@ async def _until_done(work, what: str, *, attempt_seconds: float | None = None, 
             delay = min(delay * 2, 10.0)
 
 
-async def _snapshot_due(runtime: Runtime, lock: asyncio.Lock) -> None:
+async def _snapshot_due(runtime: Runtime, lock: asyncio.Lock, force_time: bool = False) -> None:
     try:
         async with lock:
-            for name in runtime.learners.due():
+            for name in runtime.learners.due(force_time=force_time):
                 await runtime.learners.snapshot(name)
     except Exception as exc:  # the events stay unacked; the next round writes the snapshot
         log.warning("cannot write snapshot: %s: %s", type(exc).__name__, exc)

@@ -79,8 +79,7 @@ class PendingStore:
             return 0
         if self.down:
             self.not_remembered += len(scored)
-            if self._probe is None or self._probe.done():
-                self._probe = asyncio.ensure_future(self._probe_redis())
+            self._start_probe()
             return 0
         try:
             return await self._remember(scored)
@@ -92,9 +91,15 @@ class PendingStore:
     async def recover(self) -> None:
         """Called by a timer: while Redis is marked down, probe it, so that remembering resumes as
         soon as it answers rather than one dropped batch later."""
-        if self.down and (self._probe is None or self._probe.done()):
-            self._probe = asyncio.ensure_future(self._probe_redis())
+        if self.down and self._start_probe():
             await asyncio.shield(self._probe)
+
+    def _start_probe(self) -> bool:
+        """Start a probe unless one is in flight; True if this call started it."""
+        if self._probe is not None and not self._probe.done():
+            return False
+        self._probe = asyncio.ensure_future(self._probe_redis())
+        return True
 
     async def _probe_redis(self) -> None:
         try:

@@ -75,7 +75,7 @@ def register_views(app: faust.App, runtime) -> None:
     class Model(View):
         async def get(self, request: Request, name: str) -> Response:
             if name not in await asyncio.to_thread(registry().models):
-                return self.json({"error": {"reason": "unknown_model", "detail": f"no model named {name!r}"}}, status=404)
+                return self.json(_unknown_model(name), status=404)
             return self.json(await asyncio.to_thread(registry().show, name))
 
     @app.page("/api/drift/{name}")
