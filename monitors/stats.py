@@ -185,6 +185,21 @@ class NumericStats:
             self.counts + other.counts, self.offsets + other.offsets, kept, overflow,
         )
 
+    def scaled(self, factor: float) -> "NumericStats":
+        """These statistics as if every value had been seen ``factor`` times (counts rounded).
+
+        For mixtures: a reference made of parts in given shares (see :func:`mix`).
+        """
+        counts = np.rint(self.counts * factor).astype(np.int64)
+        n = int(counts.sum())
+        if n == 0:
+            return NumericStats(0, round(self.missing * factor), 0.0, 0.0, None, None, counts, np.zeros(len(counts)))
+        new_values = {v: c for v, c in ((v, round(c * factor)) for v, c in self.new_values.items()) if c}
+        return NumericStats(
+            n, round(self.missing * factor), self.mean, self.m2 * n / self.n, self.min, self.max,
+            counts, self.offsets * factor, new_values, round(self.new_overflow * factor),
+        )
+
     def to_dict(self) -> dict:
         data = {
             "n": self.n, "missing": self.missing, "mean": self.mean, "m2": self.m2,
@@ -274,6 +289,14 @@ class CategoryStats:
             self.other + other.other, kept, overflow,
         )
 
+    def scaled(self, factor: float) -> "CategoryStats":
+        """These statistics as if every value had been seen ``factor`` times (counts rounded)."""
+        counts = np.rint(self.counts * factor).astype(np.int64)
+        other, overflow = round(self.other * factor), round(self.new_overflow * factor)
+        new_values = {v: c for v, c in ((v, round(c * factor)) for v, c in self.new_values.items()) if c}
+        n = int(counts.sum()) + other + overflow + sum(new_values.values())
+        return CategoryStats(n, round(self.missing * factor), counts, other, new_values, overflow)
+
     def to_dict(self) -> dict:
         data = {"n": self.n, "missing": self.missing, "counts": self.counts.tolist()}
         if self.other:
@@ -289,6 +312,35 @@ class CategoryStats:
             data["n"], data["missing"], data["counts"], data.get("other", 0),
             {value: int(count) for value, count in data.get("new", ())}, data.get("new_overflow", 0),
         )
+
+
+def stats_from_dict(data: Mapping) -> "NumericStats | CategoryStats":
+    """Either kind of statistics from its ``to_dict()`` (numeric ones are those with moments)."""
+    return NumericStats.from_dict(data) if "mean" in data else CategoryStats.from_dict(data)
+
+
+def mix(parts: Sequence[tuple[Any, float]], size: int) -> Any:
+    """Statistics of about ``size`` values drawn from ``parts``, ``(stats, share)`` pairs on one
+    layout: each part scaled to ``share * size`` of its values, then merged.
+
+    A reference for data that came from several sources in known proportions (the answers of
+    several snapshots of a model that learns online, for instance).
+
+    >>> layout = CategoryLayout(["a", "b"])
+    >>> only_a, only_b = CategoryStats.of(["a"] * 10, layout), CategoryStats.of(["b"] * 40, layout)
+    >>> mixed = mix([(only_a, 0.75), (only_b, 0.25)], 1000)
+    >>> mixed.n, mixed.counts.tolist()
+    (1000, [750, 250])
+    """
+    total = None
+    for stats, share in parts:
+        if stats.n == 0 or share <= 0:
+            continue
+        part = stats.scaled(share * size / stats.n)
+        total = part if total is None else total.merge(part)
+    if total is None:
+        raise ValueError("a mixture needs at least one part with values and a positive share")
+    return total
 
 
 def either(choose, a, b):

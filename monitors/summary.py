@@ -32,7 +32,7 @@ import numpy as np
 from .baseline import Baseline, clean_column, sample_values
 from .columns import column_values, prediction_table
 from .exceptions import IncompatibleError
-from .stats import CategoryStats, NumericStats, either
+from .stats import CategoryStats, NumericStats, either, stats_from_dict
 
 FORMAT_VERSION = 1
 #: Sample keys are drawn uniformly from [0, KEY_SPACE).
@@ -160,8 +160,8 @@ class Summary:
         return cls(
             data["baseline_id"],
             data["n_rows"],
-            {name: _stats_from_dict(stats) for name, stats in data["features"].items()},
-            {name: _stats_from_dict(stats) for name, stats in data["predictions"].items()},
+            {name: stats_from_dict(stats) for name, stats in data["features"].items()},
+            {name: stats_from_dict(stats) for name, stats in data["predictions"].items()},
             RowSample.from_dict(data["sample"]),
             data.get("start"),
             data.get("end"),
@@ -231,7 +231,4 @@ def merge(summaries: Iterable[Summary]) -> Summary:
     return functools.reduce(Summary.merge, summaries)
 
 
-def _stats_from_dict(data: Mapping) -> NumericStats | CategoryStats:
-    # Numeric stats are the ones with moments.
-    return NumericStats.from_dict(data) if "mean" in data else CategoryStats.from_dict(data)
 

@@ -131,6 +131,39 @@ def with_baseline(artifact: Artifact, rows: Iterable[dict], source: str, seed: i
     return Artifact(metadata=dict(artifact.metadata, baseline=info), model=artifact.model, baseline=baseline)
 
 
+def rescore(baseline: Any, predictor: Predictor, rows: Iterable[list]) -> dict[str, Any] | None:
+    """Statistics, on the baseline's prediction bins, of ``predictor``'s answers on some of the
+    baseline's ``sample_rows``; None when it answers none of them (or not every watched column)."""
+    from monitors.baseline import clean_column
+
+    names = list(baseline.features)
+    results = []
+    for row in rows:
+        x = {name: value for name, value in zip(names, row) if value is not None}
+        try:
+            results.append(predictor.predict(x))
+        except Exception:  # a row this model cannot score: left out, as at build time
+            continue
+    if not results:
+        return None
+    columns = monitored_columns(results, positive_key(predictor.metadata))
+    if not set(baseline.predictions) <= set(columns):
+        return None
+    return {name: column.observe(clean_column(columns[name], column.kind, name))
+            for name, column in baseline.predictions.items()}
+
+
+def with_prediction_reference(baseline: Any, predictions: dict[str, Any]) -> Any:
+    """``baseline`` with ``predictions`` (statistics per watched column, on its bins) as the
+    prediction reference: the same id, bins and feature reference, so the same summaries apply."""
+    from monitors import Baseline, ColumnBaseline
+
+    columns = {name: ColumnBaseline(column.kind, column.layout, predictions[name], column.n_unique)
+               for name, column in baseline.predictions.items()}
+    n_rows = max((stats.n + stats.missing for stats in predictions.values()), default=0)
+    return Baseline(baseline.features, columns, baseline.sample_rows, n_rows, baseline.settings)
+
+
 def rescored_predictions(baseline: Any, predictor: Predictor) -> Any:
     """``baseline`` with its prediction reference taken from ``predictor``'s answers on the
     baseline's sample rows, on the same bins (so the same id and the same summaries apply).
@@ -140,29 +173,8 @@ def rescored_predictions(baseline: Any, predictor: Predictor) -> Any:
     must be its own answers, not the deployed model's: else its predictions "drift" from the
     training-time model with no change in the data.
     """
-    from monitors import Baseline, ColumnBaseline
-    from monitors.baseline import clean_column
-
-    names = list(baseline.features)
-    results = []
-    for row in baseline.sample_rows:
-        x = {name: value for name, value in zip(names, row) if value is not None}
-        try:
-            results.append(predictor.predict(x))
-        except Exception:  # a row this model cannot score: left out, as at build time
-            continue
-    if not results:
-        return baseline
-    columns = monitored_columns(results, positive_key(predictor.metadata))
-    predictions = {
-        name: ColumnBaseline(column.kind, column.layout, column.observe(clean_column(columns[name], column.kind, name)),
-                             column.n_unique)
-        for name, column in baseline.predictions.items()
-        if name in columns
-    }
-    if set(predictions) != set(baseline.predictions):
-        return baseline
-    return Baseline(baseline.features, predictions, baseline.sample_rows, len(results), baseline.settings)
+    predictions = rescore(baseline, predictor, baseline.sample_rows)
+    return baseline if predictions is None else with_prediction_reference(baseline, predictions)
 
 
 def describe(info: dict[str, Any]) -> str:

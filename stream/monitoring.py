@@ -35,6 +35,7 @@ from .baseline import monitored_columns
 from .drift_records import encode, jsonable, monitoring_message, parse_monitoring_message, window_records
 from .drift_store import report_path
 from .model_cache import load_baseline
+from .prediction_reference import PredictionReference
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +224,7 @@ class OpenWindow:
     last_offset: int = -1
     opened_wall: float = 0.0  # wall-clock time of its first summary (time-based windows survive a move)
     events: list = field(default_factory=list)  # Faust events merged in since the last checkpoint (unacked)
+    reference: Any = None  # PredictionReference: the answers of the snapshots that scored the window
     checkpointed_at: float = float("-inf")
 
     @property
@@ -262,7 +264,6 @@ class DriftMonitor:
         self.partition_of: dict[str, int] = {}  # model -> its monitoring partition (checkpoint looked up)
         self.resumed_until: dict[str, int] = {}  # model -> last offset in the checkpoint it resumed from
         self._configs: dict[str, Any] = {}  # baseline id -> DriftConfig
-        self._served: dict[str, tuple] = {}  # model -> ((baseline id, version, snapshot), re-scored baseline)
         self.windows_closed = 0
         self.drift_records = 0
         self.invalid = 0
@@ -315,7 +316,7 @@ class DriftMonitor:
                 log.warning("model %s: no version has baseline %s; summary skipped", model, summary.baseline_id)
                 self._done(event)
                 continue
-            self._add(model, body.get("version"), event, summary, baseline, now)
+            self._add(model, body.get("version"), body.get("snapshot"), event, summary, baseline, now)
             self.handled[message.partition] = message.offset
             self.seconds += time.perf_counter() - started
 
@@ -348,8 +349,13 @@ class DriftMonitor:
         window.current = Summary.from_dict(json.loads(summary_json))
         age = max(0.0, time.time() - meta["opened_wall"])
         window.opened_at = (time.monotonic() if now is None else now) - age
+        saved_reference = meta.get("prediction_reference")
+        reference = (self._new_reference(baseline) if saved_reference is None
+                     else PredictionReference.from_dict(saved_reference, baseline, self.settings.drift_window_size))
+        if saved_reference is None:  # a checkpoint from before references were kept: the deployed answers
+            reference.add(window.n_rows, None, baseline)
         self.open[model] = OpenWindow(model, partition, meta["first_offset"], baseline, window, meta.get("version"),
-                                      meta["last_offset"], meta["opened_wall"])
+                                      meta["last_offset"], meta["opened_wall"], reference=reference)
         self.resumed_until[model] = meta["last_offset"]
         self.resumed += 1
         log.info("model %s: resumed its drift window (%d events) from the checkpoint", model, window.n_rows)
@@ -358,7 +364,7 @@ class DriftMonitor:
         event.ack()
         self.handled[event.message.partition] = event.message.offset
 
-    def _add(self, model: str, version: Any, event, summary, baseline, now: float | None) -> None:
+    def _add(self, model: str, version: Any, snapshot: Any, event, summary, baseline, now: float | None) -> None:
         current = self.open.get(model)
         if current is not None and current.baseline.id != baseline.id:
             # A new champion with another baseline: a window never mixes two references.
@@ -368,13 +374,30 @@ class DriftMonitor:
         message = event.message
         if current is None:
             current = self.open[model] = OpenWindow(model, message.partition, message.offset, baseline, self._new_window(),
-                                                    opened_wall=time.time())
+                                                    opened_wall=time.time(), reference=self._new_reference(baseline))
+        current.reference.add(summary.n_rows, self._learned_predictor(model, version, snapshot, baseline), baseline)
         current.events.append(event)
         current.version = version
         current.last_offset = message.offset
         closed = current.window.add(summary, time.monotonic() if now is None else now)
         if closed is not None:
             self._close(current, closed)
+
+    def _new_reference(self, baseline: Any) -> PredictionReference:
+        return PredictionReference(baseline, self.settings.drift_window_size)
+
+    def _learned_predictor(self, model: str, version: Any, snapshot: Any, baseline: Any) -> Any:
+        """The learned snapshot this worker serves for ``model``, when the summary's events were
+        scored by a learned snapshot of the same version (else None: the deployed artifact's own
+        answers are the reference). Workers refresh snapshots together, so it is the snapshot
+        that scored them or a close one."""
+        if snapshot is None or not baseline.predictions:
+            return None
+        cache = getattr(self.lookup, "cache", None)
+        predictor = cache.predictors.get(model) if cache is not None else None
+        if predictor is None or predictor.snapshot is None or predictor.version != version:
+            return None
+        return predictor
 
     def poll(self, now: float | None = None) -> int:
         """Close time-based windows whose time is up; returns how many closed."""
@@ -399,7 +422,7 @@ class DriftMonitor:
         from monitors import compare
 
         config = self.config_for(current.baseline)
-        verdicts = jsonable(compare(window, self._served_reference(current), config).to_dict())
+        verdicts = jsonable(compare(window, current.reference.baseline(current.baseline), config).to_dict())
         window_id = f"{int(window.start or 0)}-{current.partition}-{current.first_offset}"
         closed_at = time.time()
         record = {
@@ -412,22 +435,6 @@ class DriftMonitor:
                                report_path=report_path(current.model, window_id))
         self.closed.append(ClosedWindow(current.model, current.partition, current.key, record, window.to_json(), drift,
                                         current.events))
-
-    def _served_reference(self, current: OpenWindow) -> Any:
-        """The window's baseline, with the prediction reference of the snapshot served now when
-        the model has learned online since it was deployed (re-scored once per snapshot)."""
-        from .baseline import rescored_predictions
-
-        baseline = current.baseline
-        cache = getattr(self.lookup, "cache", None)
-        predictor = cache.predictors.get(current.model) if cache is not None else None
-        if predictor is None or predictor.snapshot is None or predictor.version != current.version or not baseline.predictions:
-            return baseline
-        key = (baseline.id, predictor.version, predictor.snapshot)
-        served = self._served.get(current.model)
-        if served is None or served[0] != key:
-            served = self._served[current.model] = (key, rescored_predictions(baseline, predictor))
-        return served[1]
 
     async def publish(self, send: Callable[[list], Awaitable[None]]) -> list[ClosedWindow]:
         """Store each closed window, send its drift records, then acknowledge its summaries.
@@ -466,7 +473,7 @@ class DriftMonitor:
                 continue
             meta = {"partition": current.partition, "first_offset": current.first_offset, "last_offset": current.last_offset,
                     "version": current.version, "baseline_id": current.baseline.id, "opened_wall": current.opened_wall,
-                    "window": current.key, "saved_at": time.time()}
+                    "window": current.key, "saved_at": time.time(), "prediction_reference": current.reference.to_dict()}
             events, current.events = current.events, []
             try:
                 await asyncio.to_thread(self.store.save_open, current.model, meta, current.window.current.to_json())
@@ -509,7 +516,7 @@ class ReportRenderer:
     of CPU per report, which a thread would take from scoring (the GIL).
     """
 
-    def __init__(self, store, lookup: BaselineLookup, keep: int, interval: float = 300.0, queue_size: int = 100):
+    def __init__(self, store, lookup: BaselineLookup, keep: int, interval: float = 0.0, queue_size: int = 100):
         self.store = store
         self.lookup = lookup
         self.keep = keep
@@ -518,6 +525,7 @@ class ReportRenderer:
         self._last: dict[str, tuple[float, Any]] = {}  # model -> (when, what) of its last drift decision rendered
         self.rendered = 0
         self.skipped = 0
+        self.dropped = 0
         self.errors = 0
         self.last_error: str | None = None
         self._lock = asyncio.Lock()
@@ -527,10 +535,11 @@ class ReportRenderer:
     def submit(self, model: str, window_id: str, drift_records: list[dict] = (), now: float | None = None) -> bool:
         """Queue the report of a window's drift decision; True if queued.
 
-        A drift that lasts makes every window drift, and a report costs seconds of CPU: a model's
-        decision is rendered when its drift (kinds and drifted columns) differs from the last one
-        rendered, else at most once per ``interval`` seconds. The other windows' reports render
-        on demand (API, ``driftline report``).
+        Every drift decision by default (``interval`` 0). A drift that lasts makes every window
+        drift, and a report costs seconds of CPU: with an ``interval``, a model's decision is
+        rendered when its drift (kinds and drifted columns) differs from the last one rendered,
+        else at most once per ``interval`` seconds. The other windows' reports render on demand
+        (API, ``driftline report``), as do those dropped from a full queue (``dropped``).
         """
         now = time.monotonic() if now is None else now
         what = tuple(sorted((r["kind"], tuple(r["drifted_columns"])) for r in drift_records))
@@ -539,6 +548,8 @@ class ReportRenderer:
             self.skipped += 1
             return False
         self._last[model] = (now, what)
+        if len(self.queue) == self.queue.maxlen:  # rendering falls behind: the oldest waits for a request
+            self.dropped += 1
         self.queue.append((model, window_id))
         return True
 
@@ -597,4 +608,5 @@ class ReportRenderer:
 
     def describe(self) -> dict:
         return {"rendered": self.rendered, "queued": len(self.queue), "not_rendered_same_drift": self.skipped,
+                "dropped_queue_full": self.dropped,
                 "errors": self.errors, "last_error": self.last_error}

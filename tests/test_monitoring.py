@@ -13,7 +13,7 @@ import pytest
 
 import monitors
 from stream import artifact
-from stream.baseline import monitored_prediction, positive_key
+from stream.baseline import monitored_prediction, positive_key, rescored_predictions
 from stream.drift_records import parse_monitoring_message
 from stream.errors import ConfigError
 from stream.learner import ModelLearner
@@ -57,8 +57,9 @@ class FakeEvent:
 
 
 class Lookup:
-    def __init__(self, *baselines):
+    def __init__(self, *baselines, cache=None):
         self.baselines = {b.id: b for b in baselines}
+        self.cache = cache  # a Cache: the predictors this worker serves (learned snapshots)
 
     def cached(self, baseline_id):
         return self.baselines.get(baseline_id)
@@ -202,6 +203,36 @@ def test_prediction_drift_has_its_own_record(predictor, baseline):
     assert (features["n_drifted"], features["drifted"]) == (2, False)
 
 
+@pytest.fixture(scope="module")
+def learned(trained):
+    """A learned snapshot that answers quite differently: it has seen mostly positive labels since."""
+    model = pickle.loads(pickle.dumps(trained.model))
+    for i, x in enumerate(synthetic(3000, 8).rows):
+        model.learn_one(x, i % 10 != 0)
+    return Predictor.from_artifact(artifact.Artifact(trained.metadata, model), version=1, snapshot=3)
+
+
+def test_a_window_of_several_snapshots_is_judged_against_their_answers_in_proportion(predictor, learned, baseline):
+    batches = [synthetic(250, 60 + i).rows for i in range(4)]  # stationary features
+    # Half the window scored by the deployed model, half by the learned snapshot (a first window).
+    events = summary_events(predictor, baseline, batches[:2]) + summary_events(learned, baseline, batches[2:], first_offset=2)
+    assert [json.loads(e.message.value)["snapshot"] for e in events] == [None, None, 3, 3]
+    store = Store()
+    monitor = DriftMonitor(settings(), Lookup(baseline, cache=Cache({"mon": learned}, {})), store)
+    run(monitor.add_batch(events[:3]))
+    reference = monitor.open["mon"].reference
+    assert (reference.deployed_rows, reference.rescored_rows) == (500, 250)
+    assert run(monitor.checkpoint(now=1.0, every=0.0)) == 1
+    resumed = DriftMonitor(settings(), Lookup(baseline, cache=Cache({"mon": learned}, {})), store)
+    run(resumed.add_batch(events[3:]))
+    [closed] = resumed.closed
+    assert closed.record["n_rows"] == 1000 and closed.record["verdicts"]["predictions"]["drifted"] is False
+    # Either reference alone sees the half it does not describe as drift.
+    window = monitors.Summary.from_dict(json.loads(closed.summary_json))
+    assert monitors.compare(window, baseline).predictions.drifted
+    assert monitors.compare(window, rescored_predictions(baseline, learned)).predictions.drifted
+
+
 def test_adding_a_batch_again_after_a_failure_counts_each_summary_once(predictor, baseline):
     monitor = DriftMonitor(settings(), Lookup(baseline), Store())
     events = summary_events(predictor, baseline, [synthetic(250, i).rows for i in range(3)])
@@ -333,6 +364,15 @@ def test_a_lasting_drift_renders_one_report_per_interval_and_a_new_drift_at_once
               renderer.submit("m", "w4", more, now=320.0), renderer.submit("m", "w5", more, now=330.0)]
     assert queued == [True, False, True, True, True, False]
     assert list(renderer.queue) == [("m", "w1"), ("m", "w3"), ("other", "x1"), ("m", "w4")] and renderer.skipped == 2
+
+
+def test_by_default_every_drift_decision_gets_a_report_and_a_full_queue_drops_the_oldest():
+    from stream.monitoring import ReportRenderer
+
+    renderer = ReportRenderer(store=None, lookup=None, keep=10, queue_size=3)
+    data = [{"kind": "data_drift", "drifted_columns": ["f2"]}]
+    assert all(renderer.submit("m", f"w{i}", data, now=float(i)) for i in range(4))
+    assert list(renderer.queue) == [("m", "w1"), ("m", "w2"), ("m", "w3")] and renderer.dropped == 1
 
 
 # Methods ---------------------------------------------------------------------------------------
