@@ -192,7 +192,7 @@ class Settings:
     drift_keep_windows: int = _setting(50, _int(1), "Closed windows kept per model in Redis, with their samples (for reports).")
     drift_keep_reports: int = _setting(10, _int(0), "Rendered Evidently reports kept per model in Redis (older ones render again on demand).")
     drift_reports: bool = _setting(True, _bool, "Render an Evidently report (in a process of its own, off the score path) on every drift decision...")
-    drift_report_interval: float = _setting(300.0, _float(0.0), "...but while a model's drift stays the same (kinds, columns), at most one per this many seconds.")
+    drift_report_interval: float = _setting(0.0, _float(0.0), "While a model's drift stays the same (kinds, columns), at most one report per this many seconds (0: one for every drift decision).")
     concept_detector: str = _setting("adwin", _detector, "Concept-drift detector on the champion's errors: adwin, kswin, page_hinkley, ddm, eddm.")
     concept_detector_params: str = _setting("", _json_object, "Parameters of the concept-drift detector, as a JSON object (empty: its defaults).")
 

@@ -116,8 +116,13 @@ def test_a_shift_in_some_features_is_reported_by_name_and_a_stationary_stream_is
     assert status["status"]["last_window"]["data_drift"]["drifted_columns"] == list(SHIFTED)
     latest = get(worker, "/api/drift/dr-shift/windows/latest")
     assert latest["verdicts"]["features"]["columns"]["f3"]["drifted"] is True
-    reports = wait_until(lambda: get(worker, "/api/drift/dr-shift")["reports"], 180, "a report rendered by the worker")
-    assert {r["window"] for r in reports} <= {r["window"]["id"] for r in data_drift}
+    decisions = {r["window"]["id"] for r in data_drift}
+
+    def reports_of_every_decision():
+        reports = get(worker, "/api/drift/dr-shift")["reports"]
+        return reports if {r["window"] for r in reports} >= decisions else None
+
+    reports = wait_until(reports_of_every_decision, 240, "a report rendered by the worker for every drift decision")
     html = get(worker, reports[0]["html"])
     assert b"<!doctype html" in html[:200].lower() and b"f2" in html
     health = worker.health()["monitoring"]
@@ -242,8 +247,14 @@ def test_a_killed_monitor_loses_no_event_of_its_open_window(drift_stack, stack_s
     # The resumed window is older than drift_window_seconds, so it closes as soon as it holds
     # min_rows: with all 300 new events (600) or with the first batches of them (then the rest wait
     # in a new open window). Either way every event counts exactly once.
-    wait_until(lambda: judged_rows(store, "dr-resume") + checkpointed_rows() == 600, 120,
-               "the 300 checkpointed and the 300 new events, each counted once")
+    try:
+        wait_until(lambda: judged_rows(store, "dr-resume") + checkpointed_rows() == 600, 120,
+                   "the 300 checkpointed and the 300 new events, each counted once")
+    except AssertionError as error:
+        windows = [{k: w[k] for k in ("id", "n_rows", "first_offset", "last_offset")} for w in store.windows("dr-resume")]
+        health = drift_stack.worker.health() or {}
+        raise AssertionError(f"{error}\nwindows {windows}\ncheckpoint {store.load_open('dr-resume')}\n"
+                             f"monitoring {health.get('monitoring')}\nlog:\n{drift_stack.worker.log_tail(60)}") from None
     first = store.windows("dr-resume")[-1]  # most recent first: the oldest is the resumed one
     assert first["n_rows"] >= 500  # the 300 from the checkpoint and new ones
     assert drift_stack.worker.health()["monitoring"]["monitor"]["resumed_from_checkpoint"] == 1
