@@ -248,7 +248,7 @@ def test_a_killed_monitor_loses_no_event_of_its_open_window(drift_stack, stack_s
     # min_rows: with all 300 new events (600) or with the first batches of them (then the rest wait
     # in a new open window). Either way every event counts exactly once.
     try:
-        wait_until(lambda: judged_rows(store, "dr-resume") + checkpointed_rows() == 600, 120,
+        wait_until(lambda: judged_rows(store, "dr-resume") + checkpointed_rows() == 600, 180,
                    "the 300 checkpointed and the 300 new events, each counted once")
     except AssertionError as error:
         windows = [{k: w[k] for k in ("id", "n_rows", "first_offset", "last_offset")} for w in store.windows("dr-resume")]
