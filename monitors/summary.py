@@ -32,7 +32,7 @@ import numpy as np
 from .baseline import Baseline, clean_column, sample_values
 from .columns import column_values, prediction_table
 from .exceptions import IncompatibleError
-from .stats import CategoryStats, NumericStats, either, stats_from_dict
+from .stats import either, stats_from_dict
 
 FORMAT_VERSION = 1
 #: Sample keys are drawn uniformly from [0, KEY_SPACE).
@@ -229,6 +229,3 @@ def merge(summaries: Iterable[Summary]) -> Summary:
     if not summaries:
         raise ValueError("nothing to merge: give at least one summary")
     return functools.reduce(Summary.merge, summaries)
-
-
-

@@ -164,19 +164,6 @@ def with_prediction_reference(baseline: Any, predictions: dict[str, Any]) -> Any
     return Baseline(baseline.features, columns, baseline.sample_rows, n_rows, baseline.settings)
 
 
-def rescored_predictions(baseline: Any, predictor: Predictor) -> Any:
-    """``baseline`` with its prediction reference taken from ``predictor``'s answers on the
-    baseline's sample rows, on the same bins (so the same id and the same summaries apply).
-
-    Prediction drift asks whether the served model answers live data differently from how it
-    answers reference data. A model that learns online changes its own answers, so its reference
-    must be its own answers, not the deployed model's: else its predictions "drift" from the
-    training-time model with no change in the data.
-    """
-    predictions = rescore(baseline, predictor, baseline.sample_rows)
-    return baseline if predictions is None else with_prediction_reference(baseline, predictions)
-
-
 def describe(info: dict[str, Any]) -> str:
     """One line about a baseline's metadata entry, for the CLI.
 

@@ -21,3 +21,12 @@ def synthetic(n: int, seed: int, shift: tuple = (), label_flip: bool = False) ->
         rows.append(x)
     targets = [(r["f0"] + r["f1"] > 0) != label_flip for r in rows]
     return Dataset("synthetic", "binary_classification", "y", rows, targets)
+
+
+def rescored_predictions(baseline, predictor):
+    """``baseline`` with one model's answers on its sample rows as the prediction reference (the
+    reference of a window scored by that model alone; itself when the model answers none)."""
+    from stream.baseline import rescore, with_prediction_reference
+
+    predictions = rescore(baseline, predictor, baseline.sample_rows)
+    return baseline if predictions is None else with_prediction_reference(baseline, predictions)

@@ -13,7 +13,7 @@ import pytest
 
 import monitors
 from stream import artifact
-from stream.baseline import monitored_prediction, positive_key, rescored_predictions
+from stream.baseline import monitored_prediction, positive_key
 from stream.drift_records import parse_monitoring_message
 from stream.errors import ConfigError
 from stream.learner import ModelLearner
@@ -24,7 +24,7 @@ from stream.scoring import Message, Scorer
 from stream.settings import Settings
 from stream.training import train
 
-from drift_helpers import synthetic
+from drift_helpers import rescored_predictions, synthetic
 
 
 @pytest.fixture(scope="module")

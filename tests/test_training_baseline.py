@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import batchdata
+from drift_helpers import rescored_predictions
 from monitors import Baseline, compare, get_method, summarize
 from stream import artifact as artifact_io
-from stream.baseline import monitored_prediction, positive_key, rescored_predictions, with_baseline
+from stream.baseline import monitored_prediction, positive_key, with_baseline
 from stream.datasets import load_dataset
 from stream.errors import DatasetError
 from stream.predictor import Predictor
