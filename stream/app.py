@@ -27,14 +27,13 @@ from dataclasses import dataclass
 
 import faust
 
-import redis.asyncio as aioredis
-
 from .drift_records import encode as encode_record
 from .drift_store import DriftStore
 from .learning import LabelJoiner, Learners, training_example
 from .model_cache import ModelCache
 from .monitoring import BaselineLookup, BatchSummarizer, DriftMonitor, ReportRenderer
 from .pending import PendingStore
+from .redis_client import async_redis_client
 from .registry import Registry
 from .scoring import Message, Scorer
 from .settings import Settings
@@ -100,7 +99,7 @@ def create_app(settings: Settings) -> faust.App:
     baselines = BaselineLookup(registry_factory, settings.signing_key_bytes(), settings.allow_unsigned, cache=cache)
     drift_store = DriftStore.from_url(settings.redis_url, timeout=2.0)
     # Short timeouts: the score path writes here and must not hang on an unreachable Redis.
-    redis_async = aioredis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    redis_async = async_redis_client(settings.redis_url, timeout=1.0)
     pending = PendingStore(redis_async, settings.app_id, settings.pending_ttl_seconds, settings.pending_max,
                            settings.label_grace_seconds)
     runtime = Runtime(

@@ -224,7 +224,9 @@ class EmbeddedStack:
     def _redis_answers(self) -> bool:
         import redis
 
-        client = redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1.0)
+        from .redis_client import redis_client
+
+        client = redis_client(self.settings.redis_url, timeout=1.0)
         try:
             return bool(client.ping())
         except redis.RedisError:

@@ -30,6 +30,7 @@ import zlib
 import redis
 
 from .drift_records import group_verdict
+from .redis_client import redis_client
 from .registry import _k
 
 REPORT_FORMATS = ("html", "json")
@@ -49,7 +50,7 @@ class DriftStore:
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 5.0) -> "DriftStore":
-        return cls(redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout))
+        return cls(redis_client(url, timeout))
 
     # Windows -------------------------------------------------------------------------------------
     def save_window(self, model: str, record: dict, summary_json: str, keep: int) -> None:

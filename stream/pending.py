@@ -91,15 +91,14 @@ class PendingStore:
     async def recover(self) -> None:
         """Called by a timer: while Redis is marked down, probe it, so that remembering resumes as
         soon as it answers rather than one dropped batch later."""
-        if self.down and self._start_probe():
-            await asyncio.shield(self._probe)
+        if self.down:
+            self._start_probe()
+            await asyncio.shield(self._probe)  # this call's probe or the one already in flight
 
-    def _start_probe(self) -> bool:
-        """Start a probe unless one is in flight; True if this call started it."""
-        if self._probe is not None and not self._probe.done():
-            return False
-        self._probe = asyncio.ensure_future(self._probe_redis())
-        return True
+    def _start_probe(self) -> None:
+        """Start a probe unless one is in flight."""
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.ensure_future(self._probe_redis())
 
     async def _probe_redis(self) -> None:
         try:

@@ -25,6 +25,7 @@ import redis
 
 from . import artifact as artifacts
 from .errors import RegistryError
+from .redis_client import redis_client
 
 ALIASES = ("champion", "challenger")
 NAMESPACE = "driftline:"
@@ -42,7 +43,7 @@ class Registry:
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 5.0) -> "Registry":
-        return cls(redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout))
+        return cls(redis_client(url, timeout))
 
     # Writing -------------------------------------------------------------------------------------
     def register(self, data: bytes, metadata: dict, alias: str | None = None, reason: str = "") -> int:

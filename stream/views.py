@@ -42,15 +42,19 @@ def register_views(app: faust.App, runtime) -> None:
             broker = await _check(_broker_ok(app))
             redis_state = await _check(asyncio.to_thread(registry().ping))
             cache = runtime.cache
+            # "ok" also needs the score path to be remembering predictions again: the pending store
+            # stops after a failure until its own probe answers, a moment after Redis returns.
+            remembering = not runtime.pending.down
             body = {
-                "status": "ok" if broker["ok"] and redis_state["ok"] else "degraded",
+                "status": "ok" if broker["ok"] and redis_state["ok"] and remembering else "degraded",
                 "broker": broker,
                 "redis": redis_state,
                 "registry_refresh": {"ok": cache.redis_ok, "error": cache.last_error, "refreshes": cache.refreshes},
                 "models": cache.describe(),
                 "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in _assignment(app)),
                 "learners": sorted(f"{name}/{alias}" for name, alias in runtime.learners.learners),
-                "pending": {"not_remembered_here": runtime.pending.not_remembered, "open": runtime.pending.open_entries},
+                "pending": {"remembering": remembering, "not_remembered_here": runtime.pending.not_remembered,
+                            "open": runtime.pending.open_entries},
                 "scored": runtime.scorer.scored,
                 "deadlettered": dict(runtime.scorer.deadlettered),
                 "monitoring": {

@@ -19,7 +19,7 @@ from stream.training import train
 from stream.workerproc import WorkerProcess
 
 from conftest import free_port
-from learning_helpers import KEY, read_topic, replay_learner, snapshot_model, wait_learned
+from learning_helpers import KEY, replay_learner, snapshot_model, wait_learned
 
 pytestmark = pytest.mark.integration
 
