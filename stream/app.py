@@ -211,13 +211,13 @@ def create_app(settings: Settings) -> faust.App:
     async def retry_held_labels() -> None:
         await runtime.pending.recover()
         try:
-            examples, matched, unmatched = await runtime.joiner.retry_held(runtime.deadletter_topic)
-            if examples or unmatched:
+            retry = await runtime.joiner.retry_held()
+            if retry.examples or retry.unmatched:
                 producer = app.producer._ensure_producer()
-                await asyncio.gather(send_keyed(producer, runtime.training_topic, examples),
-                                     send_keyed(producer, runtime.deadletter_topic, unmatched))
-                await runtime.pending.forget(matched, late=len(matched))
-        except Exception as exc:
+                await asyncio.gather(send_keyed(producer, runtime.training_topic, retry.examples),
+                                     send_keyed(producer, runtime.deadletter_topic, retry.unmatched))
+            await runtime.joiner.finish_held(retry)
+        except Exception as exc:  # the labels stay held: retried when their lease ends
             log.warning("cannot retry held labels: %s", exc)
 
     @app.timer(min(5.0, runtime.pending.bucket_seconds))

@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import artifact as artifacts
@@ -74,30 +75,47 @@ class LabelJoiner:
         await self.pending.hold(early)
         return examples, matched, deadletters
 
-    async def retry_held(self, deadletter_topic: str) -> tuple[list, list, list]:
-        """Join held labels whose event has arrived; give up on those past their deadline."""
+    async def retry_held(self) -> "HeldRetry":
+        """Join held labels whose event has arrived; give up on those past their deadline. The
+        caller sends the outputs, then calls :meth:`finish_held`."""
         claimed = await self.pending.claim_held()
+        retry = HeldRetry()
         if not claimed:
-            return [], [], []
-        entries = await self.pending.lookup([label["id"] for label, _ in claimed])
-        examples, matched, still_waiting, unmatched = [], [], [], []
+            return retry
+        entries = await self.pending.lookup([label["id"] for _, label, _ in claimed])
         now = time.time()
-        for (label, deadline), entry in zip(claimed, entries):
+        for (member, label, deadline), entry in zip(claimed, entries):
             if entry is not None:
-                examples.append((entry["m"].encode(), training_example(label["id"], entry["m"], entry["v"], entry["f"],
-                                                                       label["label"], entry["p"], entry["t"])))
-                matched.append((label["id"], entry))
+                retry.examples.append((entry["m"].encode(), training_example(
+                    label["id"], entry["m"], entry["v"], entry["f"], label["label"], entry["p"], entry["t"])))
+                retry.matched.append((label["id"], entry))
+                retry.done.append(member)
             elif deadline > now:
-                still_waiting.append((label, deadline))
+                retry.waiting.append(member)
             else:
                 error = InvalidInput("unmatched_label", f"no prediction for event {label['id']!r} within the grace period")
                 record = deadletter_record(error, topic="labels", partition=None, offset=None,
                                            raw=json.dumps(label).encode(), ts=now, event_id=label["id"], model=label.get("model"))
-                unmatched.append((label["id"].encode(), json.dumps(record).encode()))
-        await self.pending.rehold(still_waiting)
-        if unmatched:
-            await self.pending.count("labels_unmatched", len(unmatched))
-        return examples, matched, unmatched
+                retry.unmatched.append((label["id"].encode(), json.dumps(record).encode()))
+                retry.done.append(member)
+        return retry
+
+    async def finish_held(self, retry: "HeldRetry") -> None:
+        """After the retry's examples and dead letters are on the broker: forget the matched
+        predictions and take the finished labels off the held list."""
+        await self.pending.forget(retry.matched, late=len(retry.matched))
+        await self.pending.release_held(retry.done, retry.waiting, unmatched=len(retry.unmatched))
+
+
+@dataclass
+class HeldRetry:
+    """One retry of the held labels: what to send, and what to release once it is sent."""
+
+    examples: list = field(default_factory=list)  # (key, value) for ``training``
+    unmatched: list = field(default_factory=list)  # (key, value) dead letters for ``deadletter``
+    matched: list = field(default_factory=list)  # (event id, entry) for PendingStore.forget
+    done: list = field(default_factory=list)  # held members that are finished
+    waiting: list = field(default_factory=list)  # held members to retry later
 
 
 class Learners:

@@ -11,6 +11,9 @@ Keys (under ``driftline:APP_ID:pending:``)::
     buckets       ZSET of open buckets; a bucket older than the TTL is closed by one worker, and
                   written - matched of it is added to the ``expired`` count
     held          ZSET of labels that came before their event, scored by their deadline
+    held:leases   ZSET of held labels a worker is retrying, scored by when its lease ends; a label
+                  leaves ``held`` only after its example or dead letter is on the broker, so a
+                  worker killed mid-retry loses nothing (another retries it when the lease ends)
     stats         HASH of counters: stored, matched, expired, dropped_full, labels_held,
                   labels_matched_late, labels_unmatched
 
@@ -43,6 +46,24 @@ return #KEYS
 """
 
 
+# Lease up to ARGV[3] held labels that no live lease covers: (member, deadline) pairs.
+_LEASE_HELD = """
+local out = {}
+local members = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
+for i = 1, #members, 2 do
+  local lease = redis.call('ZSCORE', KEYS[2], members[i])
+  if (not lease) or tonumber(lease) <= tonumber(ARGV[1]) then
+    redis.call('ZADD', KEYS[2], ARGV[2], members[i])
+    out[#out + 1] = members[i]
+    out[#out + 1] = members[i + 1]
+  end
+end
+return out
+"""
+
+LEASE_SECONDS = 15.0
+
+
 async def _execute(pipe) -> list:
     """Run a pipeline and always give its connection back (a timeout would otherwise leak it)."""
     try:
@@ -66,6 +87,7 @@ class PendingStore:
         self.down = False  # Redis failed us; predictions are not remembered until a probe answers
         self._probe: asyncio.Future | None = None
         self._set_many = client.register_script(_SET_MANY)
+        self._lease_held = client.register_script(_LEASE_HELD)
 
     # Score path ----------------------------------------------------------------------------------
     async def remember(self, scored: list[Scored]) -> int:
@@ -164,18 +186,26 @@ class PendingStore:
         await _execute(pipe)
         return len(members)
 
-    async def claim_held(self, limit: int = 1000) -> list[tuple[dict, float]]:
-        """Take held labels off the list (each is claimed by exactly one worker): (label, deadline)."""
-        members = await self.redis.zrange(self.ns + "held", 0, limit - 1, withscores=True)
-        claimed = []
-        for member, deadline in members:
-            if await self.redis.zrem(self.ns + "held", member):
-                claimed.append((json.loads(member), deadline))
-        return claimed
+    async def claim_held(self, limit: int = 1000) -> list[tuple[bytes, dict, float]]:
+        """Lease held labels for a retry: (member, label, deadline). Each stays held until
+        :meth:`release_held` says it is done, so nothing is lost if this worker dies first."""
+        now = time.time()
+        flat = await self._lease_held(keys=[self.ns + "held", self.ns + "held:leases"],
+                                      args=[now, now + LEASE_SECONDS, limit])
+        return [(member, json.loads(member), float(deadline)) for member, deadline in zip(flat[::2], flat[1::2])]
 
-    async def rehold(self, labels: list[tuple[dict, float]]) -> None:
-        if labels:
-            await self.redis.zadd(self.ns + "held", {json.dumps(lb, separators=(",", ":"), sort_keys=True): d for lb, d in labels})
+    async def release_held(self, done: list[bytes], waiting: list[bytes], unmatched: int = 0) -> None:
+        """End a retry: ``done`` labels (their example or dead letter is on the broker) leave the
+        held list; ``waiting`` ones stay held for the next retry."""
+        if not done and not waiting:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        if done:
+            pipe.zrem(self.ns + "held", *done)
+        pipe.zrem(self.ns + "held:leases", *done, *waiting)
+        if unmatched:
+            pipe.hincrby(self.ns + "stats", "labels_unmatched", unmatched)
+        await _execute(pipe)
 
     async def count(self, field: str, n: int = 1) -> None:
         await self.redis.hincrby(self.ns + "stats", field, n)
@@ -193,6 +223,8 @@ class PendingStore:
             if written > matched:
                 await self.redis.hincrby(self.ns + "stats", "expired", written - matched)
             await self.redis.delete(self.ns + f"b:{raw.decode()}")
+        # Leases left by a worker that died mid-retry (their labels are still held).
+        await self.redis.zremrangebyscore(self.ns + "held:leases", "-inf", time.time() - LEASE_SECONDS)
         buckets = await self.redis.zrange(self.ns + "buckets", 0, -1)
         pipe = self.redis.pipeline(transaction=False)
         for raw in buckets:

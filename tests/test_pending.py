@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import redis.asyncio as aioredis
 
+from stream import pending as pending_module
+from stream.learning import LabelJoiner
 from stream.pending import PendingStore
-from stream.scoring import Scored
+from stream.scoring import Message, Scored
 
 
 def scored(i: int, model: str = "pending-test") -> Scored:
@@ -56,3 +59,51 @@ def test_full_store_counts_dropped(stack, stack_settings):
     full, dropped, found, stats = run(scenario, stack_settings.redis_url)
     assert full and dropped == 0 and found == [None]
     assert stats["open"] == 150 and stats["dropped_full"] == 10
+
+
+def test_held_labels_are_leased_not_taken(stack, stack_settings, monkeypatch):
+    """A worker that dies between claiming held labels and sending their examples loses none:
+    another worker retries them when the lease ends; a live lease keeps the others off."""
+    monkeypatch.setattr(pending_module, "LEASE_SECONDS", 0.5)
+
+    async def scenario(client):
+        first = PendingStore(client, "pending-unit-3", ttl_seconds=600, max_entries=100, grace_seconds=60)
+        second = PendingStore(client, "pending-unit-3", ttl_seconds=600, max_entries=100, grace_seconds=60)
+        await first.hold([{"id": f"early-{i}", "label": i % 2 == 0, "model": None} for i in range(3)])
+        claimed_by_first = await first.claim_held()
+        while_leased = await second.claim_held()
+        await asyncio.sleep(0.7)  # the first worker died without releasing: its lease ends
+        claimed_by_second = await second.claim_held()
+        done = [m for m, label, _ in claimed_by_second if label["id"] != "early-1"]
+        waiting = [m for m, label, _ in claimed_by_second if label["id"] == "early-1"]
+        await second.release_held(done, waiting)
+        claimed_again = await first.claim_held()  # the waiting label's lease was released at once
+        return claimed_by_first, while_leased, claimed_by_second, claimed_again, await first.stats()
+
+    first, while_leased, second, again, stats = run(scenario, stack_settings.redis_url)
+    assert sorted(label["id"] for _, label, _ in first) == ["early-0", "early-1", "early-2"]
+    assert while_leased == []
+    assert sorted(label["id"] for _, label, _ in second) == ["early-0", "early-1", "early-2"]
+    assert [label["id"] for _, label, _ in again] == ["early-1"]
+    assert stats["held_now"] == 1 and stats["labels_held"] == 3
+
+
+def test_a_held_label_becomes_an_example_once_its_event_is_remembered(stack, stack_settings):
+    async def scenario(client):
+        store = PendingStore(client, "pending-unit-4", ttl_seconds=600, max_entries=100, grace_seconds=60)
+        joiner = LabelJoiner(store, max_bytes=10_000)
+        label = Message(b"pend-1", json.dumps({"id": "pend-1", "label": 1}).encode(), "labels", 0, 0)
+        examples, matched, _ = await joiner.join([label])  # before its event: held
+        early = await joiner.retry_held()
+        await joiner.finish_held(early)
+        await store.remember([scored(1, model="pending-join")])
+        late = await joiner.retry_held()
+        await joiner.finish_held(late)
+        return examples, early, late, await store.lookup(["pend-1"]), await store.stats()
+
+    examples, early, late, found, stats = run(scenario, stack_settings.redis_url)
+    assert examples == [] and early.examples == [] and len(early.waiting) == 1
+    assert len(late.examples) == 1 and late.examples[0][0] == b"pending-join"
+    assert json.loads(late.examples[0][1])["label"] == 1 and json.loads(late.examples[0][1])["features"]["x"] == 1.0
+    assert found == [None]  # forgotten once the example was out
+    assert stats["held_now"] == 0 and stats["labels_matched_late"] == 1
