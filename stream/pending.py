@@ -63,6 +63,22 @@ return out
 
 LEASE_SECONDS = 15.0
 
+# Close the buckets up to ARGV[1] in one step (a worker dying midway must not lose their count):
+# each adds its written - matched entries to ``expired``. KEYS: buckets ZSET, stats HASH; ARGV[2]
+# is the bucket key prefix.
+_CLOSE_BUCKETS = """
+local closed = 0
+for _, bucket in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  redis.call('ZREM', KEYS[1], bucket)
+  local counts = redis.call('HMGET', ARGV[2] .. bucket, 'written', 'matched')
+  local unmatched = (tonumber(counts[1]) or 0) - (tonumber(counts[2]) or 0)
+  if unmatched > 0 then redis.call('HINCRBY', KEYS[2], 'expired', unmatched) end
+  redis.call('DEL', ARGV[2] .. bucket)
+  closed = closed + 1
+end
+return closed
+"""
+
 
 async def _execute(pipe) -> list:
     """Run a pipeline and always give its connection back (a timeout would otherwise leak it)."""
@@ -88,6 +104,7 @@ class PendingStore:
         self._probe: asyncio.Future | None = None
         self._set_many = client.register_script(_SET_MANY)
         self._lease_held = client.register_script(_LEASE_HELD)
+        self._close_buckets = client.register_script(_CLOSE_BUCKETS)
 
     # Score path ----------------------------------------------------------------------------------
     async def remember(self, scored: list[Scored]) -> int:
@@ -215,14 +232,7 @@ class PendingStore:
         """Close buckets past the TTL (adding their unmatched entries to ``expired``) and check the size."""
         now_bucket = int(time.time() // self.bucket_seconds)
         cutoff = now_bucket - (self.ttl // self.bucket_seconds) - 2  # every entry of these buckets has expired
-        for raw in await self.redis.zrangebyscore(self.ns + "buckets", "-inf", cutoff):
-            if not await self.redis.zrem(self.ns + "buckets", raw):
-                continue  # another worker closed it
-            counts = await self.redis.hgetall(self.ns + f"b:{raw.decode()}")
-            written, matched = int(counts.get(b"written", 0)), int(counts.get(b"matched", 0))
-            if written > matched:
-                await self.redis.hincrby(self.ns + "stats", "expired", written - matched)
-            await self.redis.delete(self.ns + f"b:{raw.decode()}")
+        await self._close_buckets(keys=[self.ns + "buckets", self.ns + "stats"], args=[cutoff, self.ns + "b:"])
         # Leases left by a worker that died mid-retry (their labels are still held).
         await self.redis.zremrangebyscore(self.ns + "held:leases", "-inf", time.time() - LEASE_SECONDS)
         buckets = await self.redis.zrange(self.ns + "buckets", 0, -1)
