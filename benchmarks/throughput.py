@@ -36,7 +36,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from common import free_port
@@ -46,6 +45,7 @@ from stream.devstack import EmbeddedStack
 from stream.pending import PendingStore
 from stream.outputs import OutputWatcher, percentile
 from stream.predictor import Predictor
+from stream.redis_client import async_redis_client
 from stream.registry import Registry
 from stream.replay import replay
 from stream.scoring import Message, Scorer
@@ -106,7 +106,7 @@ async def plain_aiokafka_loop(settings: Settings, predictor: Predictor, n_events
     )
     producer = AIOKafkaProducer(bootstrap_servers=settings.broker_servers, linger_ms=5, acks=1)
     # The worker remembers each prediction for its label; so does the reference.
-    pending = PendingStore(aioredis.Redis.from_url(settings.redis_url), "bench-reference", settings.pending_ttl_seconds,
+    pending = PendingStore(async_redis_client(settings.redis_url, timeout=1.0), "bench-reference", settings.pending_ttl_seconds,
                            settings.pending_max, settings.label_grace_seconds)
     await consumer.start()
     await producer.start()

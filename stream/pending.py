@@ -224,9 +224,6 @@ class PendingStore:
             pipe.hincrby(self.ns + "stats", "labels_unmatched", unmatched)
         await _execute(pipe)
 
-    async def count(self, field: str, n: int = 1) -> None:
-        await self.redis.hincrby(self.ns + "stats", field, n)
-
     # Accounting ----------------------------------------------------------------------------------
     async def account(self) -> None:
         """Close buckets past the TTL (adding their unmatched entries to ``expired``) and check the size."""
