@@ -29,7 +29,8 @@ import faust
 
 from .drift_records import encode as encode_record
 from .drift_store import DriftStore
-from .learning import LabelJoiner, Learners, training_example
+from .isolation import Isolation
+from .learning import Joined, LabelJoiner, Learners
 from .model_cache import ModelCache
 from .monitoring import BaselineLookup, BatchSummarizer, DriftMonitor, ReportRenderer
 from .pending import PendingStore
@@ -66,6 +67,7 @@ class Runtime:
     monitor: DriftMonitor | None  # None: monitoring is off
     monitor_lock: asyncio.Lock
     concept_unstored: list  # concept_drift records sent but not yet in Redis
+    isolation: dict[str, Isolation]  # agent name -> its batch fallback and counters
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -126,6 +128,7 @@ def create_app(settings: Settings) -> faust.App:
         monitor=DriftMonitor(settings, baselines, drift_store) if settings.monitoring else None,
         monitor_lock=asyncio.Lock(),
         concept_unstored=[],
+        isolation={name: Isolation(name) for name in ("score", "labels", "learn", "monitor")},
     )
     if settings.monitoring:
         _check_monitoring_settings(settings)
@@ -146,11 +149,13 @@ def create_app(settings: Settings) -> faust.App:
     async def join_labels(stream):
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_timeout):
             async def join() -> None:
-                examples, matched, deadletters = await runtime.joiner.join(_messages(batch))
+                joiner = runtime.joiner
+                parts = await runtime.isolation["labels"].run_async(_messages(batch), joiner.join, joiner.failed)
+                joined = Joined.merge(parts)
                 producer = app.producer._ensure_producer()
-                await asyncio.gather(send_keyed(producer, runtime.training_topic, examples),
-                                     send_keyed(producer, runtime.deadletter_topic, deadletters))
-                await runtime.pending.forget(matched)
+                await asyncio.gather(send_keyed(producer, runtime.training_topic, joined.examples),
+                                     send_keyed(producer, runtime.deadletter_topic, joined.deadletters))
+                await runtime.pending.forget(joined.matched)
 
             await _until_done(join, "joining labels", attempt_seconds=10.0, redis_client=runtime.pending.redis)  # the batch is acked only after it
 
@@ -160,10 +165,10 @@ def create_app(settings: Settings) -> faust.App:
         async for batch in stream.noack_take(settings.batch_size, within=settings.batch_timeout):
             async def learn_and_snapshot() -> None:
                 async with learn_lock:
-                    await runtime.learners.learn_batch(batch)
-                    if runtime.learners.invalid:
-                        await send_keyed(app.producer._ensure_producer(), runtime.deadletter_topic, runtime.learners.invalid)
-                        runtime.learners.invalid = []
+                    learners = runtime.learners
+                    await runtime.isolation["learn"].run_async(batch, learners.learn_batch, learners.reject)
+                    await learners.deadletters.flush(lambda records: send_keyed(
+                        app.producer._ensure_producer(), runtime.deadletter_topic, records))
                     if runtime.learners.drift_events:
                         # Before any snapshot that includes the detection (a replay would not find it again).
                         await _send_concept_drifts(app, runtime)
@@ -318,7 +323,10 @@ def _check_monitoring_settings(settings: Settings) -> None:
 
 async def _monitor_batch(app: faust.App, runtime: Runtime, batch) -> None:
     async with runtime.monitor_lock:
-        await runtime.monitor.add_batch(batch)
+        monitor = runtime.monitor
+        await runtime.isolation["monitor"].run_async(batch, monitor.add_batch, monitor.reject)
+        await monitor.deadletters.flush(lambda records: send_keyed(
+            app.producer._ensure_producer(), runtime.deadletter_topic, records))
         await _publish_windows(app, runtime)
 
 
@@ -365,32 +373,34 @@ def _messages(batch) -> list[Message]:
 async def score_batch(app: faust.App, runtime: Runtime, batch) -> None:
     scorer = runtime.scorer
     messages = _messages(batch)
-    parsed = scorer.parse(messages)
+    parsed = scorer.parse(messages)  # never raises: a message it cannot parse is its dead letter
     missing = scorer.missing_models(parsed)
     if missing:
         # A model deployed a moment ago should not dead-letter its first events.
         await runtime.cache.ensure_loaded(missing)
-    outputs = scorer.score(messages, parsed)
-    producer = app.producer._ensure_producer()  # the worker's aiokafka producer
+    parts = runtime.isolation["score"].run(list(zip(messages, parsed)), scorer.score_items, scorer.failed)
+    outputs = [output for part in parts for output in part]
     predictions = [(o.key, o.value) for o in outputs if o.ok]
     deadletters = [(o.key, o.value) for o in outputs if not o.ok]
     scored = [o.scored for o in outputs if o.scored is not None]
     # An event that carries its label is learned from at once (test-then-train); the others
     # wait in the pending store for their label.
-    examples = [
-        (s.model.encode(), training_example(s.event_id, s.model, s.version, s.features, s.label, s.prediction, s.ts_event))
-        for s in scored if s.label is not None
-    ]
+    examples = [(o.scored.model.encode(), o.example) for o in outputs if o.example is not None]
     waiting = [s for s in scored if s.label is None]
     summaries = runtime.summarizer.summaries(scored, time.time()) if runtime.monitor is not None and scored else []
-    # Acked (and so committed) only when every output is on the broker.
-    await asyncio.gather(
-        send_keyed(producer, runtime.predictions_topic, predictions),
-        send_keyed(producer, runtime.deadletter_topic, deadletters),
-        send_keyed(producer, runtime.training_topic, examples),
-        _remember(runtime, waiting),
-        _send_summaries(producer, runtime, summaries),
-    )
+
+    async def deliver() -> None:
+        producer = app.producer._ensure_producer()  # the worker's aiokafka producer
+        await asyncio.gather(
+            send_keyed(producer, runtime.predictions_topic, predictions),
+            send_keyed(producer, runtime.deadletter_topic, deadletters),
+            send_keyed(producer, runtime.training_topic, examples),
+            _send_summaries(producer, runtime, summaries),
+        )
+
+    # Acked (and so committed) only when every output is on the broker: while the broker is
+    # away the batch waits and is sent again (at-least-once), instead of crashing the agent.
+    await asyncio.gather(_until_done(deliver, "delivering predictions"), _remember(runtime, waiting))
 
 
 async def _send_summaries(producer, runtime: Runtime, summaries: list) -> None:

@@ -3,7 +3,7 @@
 Rows reach :meth:`FeatureSchema.validate` as the stream's events do: dicts of ``int``, ``float``,
 ``str``, ``bool`` and ``None``, never numpy or pandas scalars. A blank CSV cell, a Parquet null and
 a NaN in a CSV or Parquet float column are missing values (``None``), as in
-:mod:`stream.datasets`; JSONL lines are decoded with ``json.loads`` exactly as the stream decodes
+:mod:`stream.datasets`; JSONL lines are decoded with ``decode_json`` exactly as the stream decodes
 events, so the same bytes give the same answer.
 
 CSV has no types, so the model's schema types its columns: string features and the id column are
@@ -20,12 +20,12 @@ needs it (NaN to None, text coercion) gets a Python pass.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
+from .decoding import decode_json
 from .errors import BatchError
 from .schema import BOOL, NUMBER, STRING, FeatureSchema, InvalidInput
 
@@ -201,11 +201,11 @@ def _some(ids: list) -> list | None:
 
 
 def _parse_line(line: bytes) -> dict | Unparsed:
-    """One line as the stream parses an event's bytes (``json.loads`` on the raw bytes)."""
+    """One line as the stream parses an event's bytes (:func:`~stream.decoding.decode_json`)."""
     try:
-        value = json.loads(line)
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-        return Unparsed(InvalidInput("invalid_json", f"not JSON: {exc}"), line.decode("utf-8", "replace").rstrip("\r\n"))
+        value = decode_json(line)
+    except InvalidInput as error:
+        return Unparsed(error, line.decode("utf-8", "replace").rstrip("\r\n"))
     if not isinstance(value, dict):
         return Unparsed(InvalidInput("not_an_object", f"a row must be a JSON object, got {type(value).__name__}"), line.decode("utf-8", "replace").rstrip("\r\n"))
     return value

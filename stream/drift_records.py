@@ -36,6 +36,9 @@ import json
 import math
 from typing import Any
 
+from .decoding import decode_json
+from .schema import InvalidInput
+
 DATA_DRIFT, PREDICTION_DRIFT, CONCEPT_DRIFT = "data_drift", "prediction_drift", "concept_drift"
 #: The group of a window's verdicts each kind of record reports.
 GROUPS = ((DATA_DRIFT, "features"), (PREDICTION_DRIFT, "predictions"))
@@ -50,10 +53,12 @@ def monitoring_message(model: str, version: Any, snapshot: int | None, summary_j
 
 
 def parse_monitoring_message(raw: bytes | None) -> dict:
-    """A ``monitoring`` value as a dict; ``ValueError`` when it is not one."""
-    body = json.loads(raw) if raw is not None else None
-    if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not isinstance(body.get("summary"), dict):
-        raise ValueError("not a monitoring summary: expected an object with 'model' and 'summary'")
+    """A ``monitoring`` value as a dict; :class:`InvalidInput` when it is not one."""
+    body = decode_json(raw)
+    if not isinstance(body, dict):
+        raise InvalidInput("not_an_object", f"a monitoring summary must be a JSON object, got {type(body).__name__}")
+    if not isinstance(body.get("model"), str) or not body["model"] or not isinstance(body.get("summary"), dict):
+        raise InvalidInput("invalid_field", "not a monitoring summary: expected an object with 'model' and 'summary'")
     return body
 
 

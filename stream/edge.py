@@ -37,13 +37,14 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from . import artifact as artifacts
+from .decoding import decode_json
 from .errors import ArtifactError
 from .predictor import Predictor
 from .schema import InvalidInput
 
 # The edge runtime: these modules of the ``stream`` package import only the standard library and
 # River (``models`` because pickled models refer to its wrapper classes). Nothing else is copied.
-RUNTIME_MODULES = ("__init__", "errors", "artifact", "schema", "predictor", "models", "edge")
+RUNTIME_MODULES = ("__init__", "errors", "artifact", "schema", "decoding", "predictor", "models", "edge")
 KEY_ENV = "DRIFTLINE_SIGNING_KEY"
 
 
@@ -118,14 +119,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _json_lines(stream: Iterable[bytes]) -> Iterator[Any]:
-    """Decoded lines (json.loads on the bytes, as the stream does); blank lines are skipped."""
+    """Decoded lines (as the stream decodes an event); blank lines are skipped."""
     for line in stream:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
-        except ValueError as exc:
-            yield InvalidInput("invalid_json", f"not JSON: {exc}")
+            value = decode_json(line)
+        except InvalidInput as error:
+            yield error
             continue
         yield value if isinstance(value, dict) else InvalidInput("not_an_object", f"a row must be a JSON object, got {type(value).__name__}")
 

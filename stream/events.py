@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import base64
 import json
-import math
+import time
 from typing import Any, NamedTuple
 
+from .decoding import decode_json, is_finite_number
 from .schema import InvalidInput
+
+#: A dead letter keeps at most this much of the original message (an oversized event would
+#: otherwise make a dead letter too large for the broker, and so be lost).
+MAX_RAW_BYTES = 65536
 
 _MISSING = object()
 
@@ -36,13 +41,8 @@ def parse_event(raw: bytes | str | None, max_bytes: int | None = None) -> Event:
     """Parse and check one event's envelope (not its features: the model's schema does that)."""
     if raw is None:
         raise InvalidInput("invalid_json", "the message has no value")
-    if max_bytes is not None and len(raw) > max_bytes:
-        raise InvalidInput("oversized", f"{len(raw)} bytes is more than the limit of {max_bytes} (DRIFTLINE_MAX_EVENT_BYTES)")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("invalid_json", f"not JSON: {exc}") from None
-    return event_from_object(body)
+    _check_size(raw, max_bytes)
+    return event_from_object(decode_json(raw))
 
 
 def event_from_object(body: Any) -> Event:
@@ -63,9 +63,24 @@ def event_from_object(body: Any) -> Event:
     if not isinstance(features, dict):
         raise InvalidInput("invalid_field", f"'features' must be an object, got {type(features).__name__}")
     ts = body.get("ts")
-    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts)):
+    if ts is not None and not is_finite_number(ts):
         raise InvalidInput("invalid_field", "'ts' must be a number of seconds since the epoch")
-    return Event(str(event_id), model, features, None if ts is None else float(ts), body.get("label"))
+    label = body.get("label")
+    if label is not None:
+        _check_label(label)
+    return Event(str(event_id), model, features, None if ts is None else float(ts), label)
+
+
+def _check_size(raw: bytes | str | None, max_bytes: int | None) -> None:
+    if raw is not None and max_bytes is not None and len(raw) > max_bytes:
+        raise InvalidInput("oversized", f"{len(raw)} bytes is more than the limit of {max_bytes} (DRIFTLINE_MAX_EVENT_BYTES)")
+
+
+def _check_label(label: Any) -> None:
+    if isinstance(label, str) or type(label) is bool or is_finite_number(label):
+        return
+    shown = repr(label)
+    raise InvalidInput("invalid_label", f"'label' must be a string, a finite number or a boolean, got {shown[:150]}")
 
 
 class Label(NamedTuple):
@@ -80,12 +95,8 @@ def parse_label(raw: bytes | None, max_bytes: int | None = None) -> Label:
     >>> parse_label(b'{"id": 7, "label": true}')
     Label(id='7', label=True, model=None)
     """
-    if raw is not None and max_bytes is not None and len(raw) > max_bytes:
-        raise InvalidInput("oversized", f"{len(raw)} bytes is more than the limit of {max_bytes} (DRIFTLINE_MAX_EVENT_BYTES)")
-    try:
-        body = json.loads(raw) if raw is not None else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("invalid_json", f"not JSON: {exc}") from None
+    _check_size(raw, max_bytes)
+    body = decode_json(raw)
     if not isinstance(body, dict):
         raise InvalidInput("not_an_object", f"a label must be a JSON object, got {type(body).__name__}")
     label_id = body.get("id")
@@ -94,12 +105,54 @@ def parse_label(raw: bytes | None, max_bytes: int | None = None) -> Label:
     if "label" not in body or body["label"] is None:
         raise InvalidInput("missing_label", "the message has no 'label'")
     label = body["label"]
-    if not isinstance(label, (str, int, float, bool)) or (isinstance(label, float) and not math.isfinite(label)):
-        raise InvalidInput("invalid_label", f"'label' must be a string, number or boolean, got {label!r}"[:200])
+    _check_label(label)
     model = body.get("model")
     if model is not None and (not isinstance(model, str) or not model):
         raise InvalidInput("invalid_field", "'model' must be a non-empty string")
     return Label(str(label_id), label, model)
+
+
+class Example(NamedTuple):
+    """One ``training`` message: a label joined with the features and prediction of its event."""
+
+    id: str
+    model: str
+    version: Any
+    features: dict
+    label: Any
+    prediction: Any
+
+
+def training_example(event_id: str, model: str, version: Any, features: dict, label: Any, prediction: Any,
+                     ts_event: float | None) -> bytes:
+    """One ``training`` value (keyed by model name)."""
+    return json.dumps({
+        "id": event_id, "model": model, "version": version, "features": features, "label": label,
+        "prediction": prediction, "ts_event": ts_event, "ts_label": time.time(),
+    }, separators=(",", ":"), default=str).encode()
+
+
+def parse_training_example(raw: bytes | None) -> Example:
+    """Parse one ``training`` message (written by workers, but read as untrusted input all the same).
+
+    >>> parse_training_example(training_example("e1", "churn", 3, {"x": 1.0}, True, False, None))
+    Example(id='e1', model='churn', version=3, features={'x': 1.0}, label=True, prediction=False)
+    """
+    body = decode_json(raw)
+    if not isinstance(body, dict):
+        raise InvalidInput("not_an_object", f"a training example must be a JSON object, got {type(body).__name__}")
+    example_id, model = body.get("id"), body.get("model")
+    if not isinstance(example_id, str) or not example_id:
+        raise InvalidInput("missing_id", "the training example has no 'id' string")
+    if not isinstance(model, str) or not model:
+        raise InvalidInput("invalid_field", "the training example has no 'model' string")
+    features = body.get("features")
+    if not isinstance(features, dict):
+        raise InvalidInput("invalid_field", f"'features' must be an object, got {type(features).__name__}")
+    if "label" not in body or body["label"] is None:
+        raise InvalidInput("missing_label", "the training example has no 'label'")
+    _check_label(body["label"])
+    return Example(example_id, model, body.get("version"), features, body["label"], body.get("prediction"))
 
 
 def prediction_record(event: Event, model: str, version: Any, result: dict, ts_scored: float, snapshot: int | None = None) -> dict:
@@ -123,15 +176,20 @@ def deadletter_record(
     event_id: str | None = None,
     model: str | None = None,
 ) -> dict:
-    """One ``deadletter`` value: the reason, where the message came from, and its raw bytes."""
-    return {
+    """One ``deadletter`` value: the reason, where the message came from, and its raw bytes (the
+    first :data:`MAX_RAW_BYTES` of them, with ``raw_size`` and ``raw_truncated``, for larger ones)."""
+    raw = raw or b""
+    record = {
         "reason": error.reason,
         "detail": error.detail,
         "topic": topic,
         "partition": partition,
         "offset": offset,
-        "raw": base64.b64encode(raw or b"").decode("ascii"),
+        "raw": base64.b64encode(raw[:MAX_RAW_BYTES]).decode("ascii"),
         "ts": ts,
         "id": event_id,
         "model": model,
     }
+    if len(raw) > MAX_RAW_BYTES:
+        record.update(raw_size=len(raw), raw_truncated=True)
+    return record

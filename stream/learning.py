@@ -21,11 +21,12 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import artifact as artifacts
-from .events import Label, deadletter_record, parse_label
+from .events import Label, deadletter_record, parse_label, parse_training_example, training_example
+from .isolation import DeadLetterBuffer, processing_error_record
 from .learner import ModelLearner
 from .pending import PendingStore
 from .registry import ALIASES, Registry
@@ -34,13 +35,7 @@ from .schema import InvalidInput
 log = logging.getLogger(__name__)
 
 
-def training_example(event_id: str, model: str, version: Any, features: dict, label: Any, prediction: Any,
-                     ts_event: float | None) -> bytes:
-    """One ``training`` value (keyed by model name)."""
-    return json.dumps({
-        "id": event_id, "model": model, "version": version, "features": features, "label": label,
-        "prediction": prediction, "ts_event": ts_event, "ts_label": time.time(),
-    }, separators=(",", ":")).encode()
+__all__ = ["HeldRetry", "Joined", "LabelJoiner", "Learners", "training_example"]
 
 
 class LabelJoiner:
@@ -49,10 +44,11 @@ class LabelJoiner:
     def __init__(self, pending: PendingStore, max_bytes: int):
         self.pending = pending
         self.max_bytes = max_bytes
+        self.deadlettered: Counter[str] = Counter()
 
-    async def join(self, messages) -> tuple[list, list, list]:
-        """For a batch: (training examples as (key, value), matched entries for
-        :meth:`PendingStore.forget` once the examples are on the broker, dead letters as (key, value))."""
+    async def join(self, messages) -> "Joined":
+        """Join a batch of ``labels`` messages. Safe to call again with the same messages (the
+        pending entries stay until :meth:`PendingStore.forget`, and holding a label twice holds it once)."""
         labels: list[Label] = []
         deadletters = []
         now = time.time()
@@ -60,6 +56,7 @@ class LabelJoiner:
             try:
                 labels.append(parse_label(message.value, self.max_bytes))
             except InvalidInput as error:
+                self.deadlettered[error.reason] += 1
                 record = deadletter_record(error, topic=message.topic, partition=message.partition,
                                            offset=message.offset, raw=message.value, ts=now)
                 deadletters.append((message.key, json.dumps(record).encode()))
@@ -73,7 +70,13 @@ class LabelJoiner:
                                                                    label.label, entry["p"], entry["t"])))
             matched.append((label.id, entry))
         await self.pending.hold(early)
-        return examples, matched, deadletters
+        return Joined(examples, matched, deadletters)
+
+    def failed(self, message, exc: Exception) -> "Joined":
+        """A label whose join raised (a bug, not Redis): its ``processing_error`` dead letter."""
+        self.deadlettered["processing_error"] += 1
+        return Joined(deadletters=[processing_error_record(message.topic, message.partition, message.offset, message.key,
+                                                           message.value, exc)])
 
     async def retry_held(self) -> "HeldRetry":
         """Join held labels whose event has arrived; give up on those past their deadline. The
@@ -108,6 +111,21 @@ class LabelJoiner:
 
 
 @dataclass
+class Joined:
+    """What joining labels made: training examples as (key, value), matched entries for
+    :meth:`PendingStore.forget` once the examples are on the broker, dead letters as (key, value)."""
+
+    examples: list = field(default_factory=list)
+    matched: list = field(default_factory=list)
+    deadletters: list = field(default_factory=list)
+
+    @classmethod
+    def merge(cls, parts: list["Joined"]) -> "Joined":
+        return cls([e for p in parts for e in p.examples], [m for p in parts for m in p.matched],
+                   [d for p in parts for d in p.deadletters])
+
+
+@dataclass
 class HeldRetry:
     """One retry of the held labels: what to send, and what to release once it is sent."""
 
@@ -136,7 +154,7 @@ class Learners:
         self.since_snapshot: dict[str, int] = {}
         self.last_snapshot: dict[str, float] = {}
         self.skipped = 0
-        self.invalid: list[tuple[bytes | None, bytes]] = []  # dead letters waiting to be sent
+        self.deadletters = DeadLetterBuffer()  # sent by the agent after each batch
         self.handled: dict[int, int] = {}  # training partition -> last offset handled here
         self.concept_detector = concept_detector  # None: no concept-drift detection
         self.concept_params = dict(concept_params or {})
@@ -204,13 +222,11 @@ class Learners:
             if message.offset <= self.handled.get(message.partition, -1):
                 continue
             try:
-                example = json.loads(message.value)
-                name = example["model"]
-            except (ValueError, KeyError, TypeError):
-                self.skipped += 1
-                event.ack()
-                self.handled[message.partition] = message.offset
+                example = parse_training_example(message.value)
+            except InvalidInput as error:
+                self.reject(event, error)
                 continue
+            name = example.model
             if not await self.ensure(name, message.partition):
                 self.skipped += 1  # no champion (any more): nothing to learn
                 event.ack()
@@ -221,26 +237,31 @@ class Learners:
                 if learner is None:
                     continue
                 try:
-                    learner.learn(example["features"], example["label"], example["id"], message.partition, message.offset)
+                    learner.learn(example.features, example.label, example.id, message.partition, message.offset)
                     if learner.concept_drifts:
                         self.drift_events.extend(learner.concept_drifts)
                         learner.concept_drifts = []
-                except InvalidInput as error:
+                except Exception as error:
                     if alias == "champion":
-                        record = deadletter_record(error, topic=message.topic, partition=message.partition,
-                                                   offset=message.offset, raw=message.value, ts=time.time(),
-                                                   event_id=example.get("id"), model=name)
-                        self.invalid.append((message.key, json.dumps(record).encode()))
-                except Exception as error:  # a label the model cannot take (e.g. an unknown class)
-                    if alias == "champion":
-                        bad = InvalidInput("invalid_label", f"{type(error).__name__}: {error}")
-                        record = deadletter_record(bad, topic=message.topic, partition=message.partition,
-                                                   offset=message.offset, raw=message.value, ts=time.time(),
-                                                   event_id=example.get("id"), model=name)
-                        self.invalid.append((message.key, json.dumps(record).encode()))
+                        if not isinstance(error, InvalidInput):  # a label the model cannot take (e.g. an unknown class)
+                            error = InvalidInput("invalid_label", f"{type(error).__name__}: {error}")
+                        self._deadletter(message, error, event_id=example.id, model=name)
             self.unacked.setdefault(name, []).append(event)
             self.since_snapshot[name] = self.since_snapshot.get(name, 0) + 1
             self.handled[message.partition] = message.offset
+
+    def reject(self, event, error: Exception) -> None:
+        """Dead-letter a training event that cannot be learned (acked once its dead letter is sent).
+        Also the isolation fallback for an event whose learning raised."""
+        if not isinstance(error, InvalidInput):
+            error = InvalidInput("processing_error", f"{type(error).__name__}: {error}"[:500])
+        self._deadletter(event.message, error, event=event)
+        self.handled[event.message.partition] = max(event.message.offset, self.handled.get(event.message.partition, -1))
+
+    def _deadletter(self, message, error: InvalidInput, *, event=None, event_id: str | None = None, model: str | None = None) -> None:
+        record = deadletter_record(error, topic=message.topic, partition=message.partition, offset=message.offset,
+                                   raw=message.value, ts=time.time(), event_id=event_id, model=model)
+        self.deadletters.add(message.key, json.dumps(record, default=str).encode(), error.reason, event)
 
     def due(self, force_time: bool = False) -> list[str]:
         now = time.monotonic()

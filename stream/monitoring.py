@@ -34,8 +34,11 @@ from typing import Any, Awaitable, Callable, Sequence
 from .baseline import monitored_columns
 from .drift_records import encode, jsonable, monitoring_message, parse_monitoring_message, window_records
 from .drift_store import report_path
+from .events import deadletter_record
+from .isolation import DeadLetterBuffer
 from .model_cache import load_baseline
 from .prediction_reference import PredictionReference
+from .schema import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +270,7 @@ class DriftMonitor:
         self.windows_closed = 0
         self.drift_records = 0
         self.invalid = 0
+        self.deadletters = DeadLetterBuffer()  # invalid summaries, sent by the agent after each batch
         self.unknown_baseline = 0
         self.discarded_rows = 0
         self.resumed = 0
@@ -297,10 +301,9 @@ class DriftMonitor:
             try:
                 body = parse_monitoring_message(message.value)
                 summary = Summary.from_dict(body["summary"])
-            except Exception as exc:
-                self.invalid += 1
-                log.warning("monitoring message %s:%s is not a summary, skipped: %s", message.partition, message.offset, exc)
-                self._done(event)
+            except Exception as exc:  # the message's dead letter; Summary.from_dict raises what it meets
+                self.reject(event, exc if isinstance(exc, InvalidInput) else
+                            InvalidInput("invalid_field", f"not a summary: {type(exc).__name__}: {exc}"[:500]))
                 continue
             model = body["model"]
             if self.partition_of.get(model) != message.partition:  # a model new to this worker
@@ -363,6 +366,19 @@ class DriftMonitor:
     def _done(self, event) -> None:
         event.ack()
         self.handled[event.message.partition] = event.message.offset
+
+    def reject(self, event, error: Exception) -> None:
+        """Dead-letter a ``monitoring`` message (acked once the dead letter is sent). Also the
+        isolation fallback for a summary whose merging raised."""
+        if not isinstance(error, InvalidInput):
+            error = InvalidInput("processing_error", f"{type(error).__name__}: {error}"[:500])
+        message = event.message
+        self.invalid += 1
+        log.warning("monitoring message %s:%s dead-lettered: %s", message.partition, message.offset, error)
+        record = deadletter_record(error, topic=message.topic, partition=message.partition, offset=message.offset,
+                                   raw=message.value, ts=time.time())
+        self.deadletters.add(message.key, json.dumps(record).encode(), error.reason, event)
+        self.handled[message.partition] = max(message.offset, self.handled.get(message.partition, -1))
 
     def _add(self, model: str, version: Any, snapshot: Any, event, summary, baseline, now: float | None) -> None:
         current = self.open.get(model)

@@ -17,20 +17,24 @@ stream.schema.InvalidInput: wrong_type: feature 'age' must be a number, got str 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Iterable, Mapping
 
 from .errors import DriftlineError
 
 NUMBER, STRING, BOOL = "number", "string", "bool"
+#: Ints beyond this do not fit in a float: ``float(x)`` raises OverflowError.
+FLOAT_MAX = sys.float_info.max
 KINDS = (NUMBER, STRING, BOOL)
 
 
 class InvalidInput(DriftlineError):
     """An event or row that cannot be scored. ``reason`` is a stable code for the dead-letter topic.
 
-    Reasons: ``oversized``, ``invalid_json``, ``not_an_object``, ``missing_id``, ``invalid_field``,
-    ``unknown_model``, ``no_champion``, ``missing_feature``, ``wrong_type``, ``not_finite``,
-    ``prediction_failed``.
+    Reasons: ``oversized``, ``invalid_json``, ``unprocessable``, ``not_an_object``, ``missing_id``,
+    ``invalid_field``, ``unknown_model``, ``no_champion``, ``missing_feature``, ``wrong_type``,
+    ``not_finite``, ``prediction_failed``, ``processing_error``; for labels also ``missing_label``,
+    ``invalid_label`` and ``unmatched_label`` (the README's list).
     """
 
     def __init__(self, reason: str, detail: str):
@@ -128,6 +132,8 @@ class FeatureSchema:
                         raise InvalidInput("not_finite", f"feature {name!r} is {value!r}")
                 elif value_type is not int:
                     raise InvalidInput("wrong_type", _wrong(name, "a number", value))
+                elif not -FLOAT_MAX <= value <= FLOAT_MAX:  # float(value) would overflow in the model
+                    raise InvalidInput("not_finite", f"feature {name!r} is an integer too large for a float")
             elif kind == STRING:
                 if value_type is not str:
                     raise InvalidInput("wrong_type", _wrong(name, "a string", value))

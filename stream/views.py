@@ -15,16 +15,46 @@ exactly as the stream does.
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import time
 
 import faust
-from faust.web import Request, Response, View
+from aiohttp import web as aiohttp_web
+from faust.web import Request, Response
+from faust.web import View as FaustView
 
+from .decoding import decode_json
 from .drift_store import REPORT_FORMATS, report_path
+from .isolation import is_infrastructure
 from .registry import Registry
+from .schema import InvalidInput
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000
+
+
+class View(FaustView):
+    """Every endpoint's answer to what it did not foresee: bad input is the client's 400 with its
+    reason, Redis or the broker away is a 503, and only a bug is a 500, with JSON and a log line
+    (no input may take a worker's endpoint down, nor answer with a traceback)."""
+
+    async def dispatch(self, request: Request) -> Response:
+        try:
+            return await super().dispatch(request)
+        except aiohttp_web.HTTPException as exc:  # aiohttp's own answers (body too large, ...)
+            return self.json({"error": {"reason": _http_reason(exc.status), "detail": exc.reason}}, status=exc.status)
+        except InvalidInput as error:
+            return self.json({"error": {"reason": error.reason, "detail": error.detail}}, status=400)
+        except Exception as exc:
+            if is_infrastructure(exc):
+                return self.json({"error": {"reason": "unavailable", "detail": f"{type(exc).__name__}: {exc}"}}, status=503)
+            log.exception("%s %s failed", request.method, request.path)
+            return self.json({"error": {"reason": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}}, status=500)
+
+
+def _http_reason(status: int) -> str:
+    return {413: "oversized", 404: "not_found", 405: "method_not_allowed"}.get(status, "bad_request")
 
 
 def register_views(app: faust.App, runtime) -> None:
@@ -57,6 +87,7 @@ def register_views(app: faust.App, runtime) -> None:
                             "open": runtime.pending.open_entries},
                 "scored": runtime.scorer.scored,
                 "deadlettered": dict(runtime.scorer.deadlettered),
+                "agents": _agents(runtime),
                 "monitoring": {
                     "enabled": runtime.monitor is not None,
                     "score_path": runtime.summarizer.describe(),
@@ -120,11 +151,7 @@ def register_views(app: faust.App, runtime) -> None:
     @app.page("/predict")
     class Predict(View):
         async def post(self, request: Request) -> Response:
-            raw = await request.read()
-            try:
-                body = json.loads(raw)
-            except ValueError as exc:
-                return self.json({"error": {"reason": "invalid_json", "detail": f"not JSON: {exc}"}}, status=400)
+            body = decode_json(await request.read())  # InvalidInput: 400 with the reason
             if isinstance(body, list):
                 if len(body) > MAX_BATCH:
                     return self.json({"error": {"reason": "too_many", "detail": f"at most {MAX_BATCH} events per request"}}, status=413)
@@ -133,6 +160,15 @@ def register_views(app: faust.App, runtime) -> None:
             await _refresh_for(runtime, [body])
             [result] = runtime.scorer.score_objects([body])
             return self.json(result, status=422 if "error" in result else 200)
+
+
+def _agents(runtime) -> dict:
+    """Per agent: dead letters by reason, and batches that fell back to one message at a time."""
+    deadlettered = {"score": runtime.scorer.deadlettered, "labels": runtime.joiner.deadlettered,
+                    "learn": runtime.learners.deadletters.deadlettered,
+                    "monitor": runtime.monitor.deadletters.deadlettered if runtime.monitor is not None else {}}
+    return {name: dict(isolation.describe(), deadlettered=dict(deadlettered[name]))
+            for name, isolation in runtime.isolation.items()}
 
 
 def _unknown_model(name: str) -> dict:

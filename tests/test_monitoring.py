@@ -307,11 +307,19 @@ def test_moved_partitions_drop_their_windows_unacked(predictor, baseline):
     assert monitor.open["mon"].window.n_rows == 250
 
 
-def test_garbage_and_unknown_baselines_are_skipped_and_acked(predictor, baseline):
+def test_garbage_is_dead_lettered_and_unknown_baselines_skipped(predictor, baseline):
     monitor = DriftMonitor(settings(), Lookup(), Store())
     events = [FakeEvent(b"not json", 0, 0)] + summary_events(predictor, baseline, [synthetic(10, 1).rows], first_offset=1)
     run(monitor.add_batch(events))
-    assert all(e.acked for e in events) and (monitor.invalid, monitor.unknown_baseline) == (1, 1) and not monitor.open
+    assert (monitor.invalid, monitor.unknown_baseline) == (1, 1) and not monitor.open
+    assert events[1].acked and not events[0].acked  # the garbage waits for its dead letter to be sent
+    sent = []
+
+    async def send(records):
+        sent.extend(records)
+
+    run(monitor.deadletters.flush(send))
+    assert events[0].acked and [json.loads(value)["reason"] for _, value in sent] == ["invalid_json"]
 
 
 def test_checkpoints_ack_an_open_window_and_its_next_owner_resumes_it(predictor, baseline):

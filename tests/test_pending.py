@@ -93,7 +93,7 @@ def test_a_held_label_becomes_an_example_once_its_event_is_remembered(stack, sta
         store = PendingStore(client, "pending-unit-4", ttl_seconds=600, max_entries=100, grace_seconds=60)
         joiner = LabelJoiner(store, max_bytes=10_000)
         label = Message(b"pend-1", json.dumps({"id": "pend-1", "label": 1}).encode(), "labels", 0, 0)
-        examples, matched, _ = await joiner.join([label])  # before its event: held
+        examples = (await joiner.join([label])).examples  # before its event: held
         early = await joiner.retry_held()
         await joiner.finish_held(early)
         await store.remember([scored(1, model="pending-join")])

@@ -1,0 +1,279 @@
+"""No input may crash an agent: property tests of every parser, and the batch fallback.
+
+Every parser of external or internal input (events, labels, training examples, monitoring
+summaries) must return a parsed value or raise ``InvalidInput`` with a reason: never anything
+else, whatever bytes arrive. The score path must turn every message into exactly one output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stream.drift_records import parse_monitoring_message
+from stream.events import Event, parse_event, parse_label, parse_training_example
+from stream.isolation import Isolation, is_infrastructure
+from stream.learner import ModelLearner
+from stream.learning import Learners
+from stream.predictor import Predictor
+from stream.artifact import Artifact
+from stream.schema import InvalidInput
+from stream.scoring import Message, Scorer
+
+REASONS = {"oversized", "invalid_json", "unprocessable", "not_an_object", "missing_id", "invalid_field",
+           "unknown_model", "no_champion", "missing_feature", "wrong_type", "not_finite", "prediction_failed",
+           "processing_error", "missing_label", "invalid_label"}
+
+# JSON texts, built as text so that they can hold what json.dumps never writes: huge integers,
+# 1e400, NaN/Infinity literals, duplicate keys, lone surrogate escapes, deep nesting.
+_scalar_texts = st.one_of(
+    st.integers(-10**6, 10**6).map(str),
+    st.integers(1, 6000).map(lambda n: "9" * n),  # past Python's 4,300-digit limit for some
+    st.integers(300, 400).map(lambda n: f"1{'0' * n}"),  # ints too large for a float
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["1e400", "-1e400", "NaN", "Infinity", "-Infinity", "true", "false", "null", "1.5e-400"]),
+    st.text(max_size=20).map(json.dumps),
+    st.sampled_from(['"\\ud800"', '"\\udc00x"', '"a\\ud83d"', '"\\u0000"', '"\\ud83d\\ude00"']),
+)
+_keys = st.one_of(st.sampled_from(['"id"', '"model"', '"features"', '"label"', '"ts"', '"summary"', '"x"', '"\\ud800"']),
+                  st.text(max_size=8).map(json.dumps))
+
+
+def _object(pairs):
+    return "{" + ",".join(f"{k}:{v}" for k, v in pairs) + "}"
+
+
+_json_texts = st.recursive(
+    _scalar_texts,
+    lambda children: st.one_of(
+        st.lists(children, max_size=5).map(lambda items: "[" + ",".join(items) + "]"),
+        st.lists(st.tuples(_keys, children), max_size=6).map(_object),  # duplicate keys included
+    ),
+    max_leaves=30,
+)
+_deep = st.integers(1, 200_000).flatmap(
+    lambda n: st.sampled_from(["[" * n + "]" * n, '{"a":' * n + "1" + "}" * n,
+                               '{"id":"d","model":"m","features":{"x":' + "[" * n + "]" * n + "}}"]))
+
+
+@st.composite
+def _envelopes(draw):
+    """Objects shaped like events, labels, examples and summaries, with hostile field values."""
+    fields = {
+        '"id"': draw(st.one_of(_scalar_texts, st.just('"e1"'))),
+        '"model"': draw(st.one_of(_scalar_texts, st.just('"m"'))),
+        '"features"': draw(st.one_of(_json_texts, st.just('{"x": 1.5, "c": "a"}'), st.just('{"x": ' + "9" * 400 + "}"))),
+        '"label"': draw(st.one_of(_json_texts, st.just("true"))),
+        '"ts"': draw(_scalar_texts),
+        '"summary"': draw(st.one_of(_json_texts, st.just('{"n_rows": 1}'))),
+    }
+    chosen = draw(st.lists(st.sampled_from(sorted(fields)), unique=True))
+    pairs = [(k, fields[k]) for k in chosen]
+    if pairs and draw(st.booleans()):
+        pairs.append((pairs[0][0], draw(_scalar_texts)))  # a duplicate key
+    return _object(pairs)
+
+
+_texts = st.one_of(_json_texts, _envelopes(), _deep)
+
+
+@st.composite
+def _messages(draw):
+    """Arbitrary bytes, or a JSON text as UTF-8, sometimes with bytes that are not UTF-8 spliced in."""
+    if draw(st.integers(0, 4)) == 0:
+        return draw(st.binary(max_size=300))
+    raw = draw(_texts).encode("utf-8", "surrogatepass")
+    if draw(st.integers(0, 5)) == 0:
+        at = draw(st.integers(0, len(raw)))
+        raw = raw[:at] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x80\x80"])) + raw[at:]
+    return raw
+
+
+PROPERTY = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _parses_or_gives_a_reason(parse, raw):
+    try:
+        return parse(raw)
+    except InvalidInput as error:
+        assert error.reason in REASONS, error.reason
+        return None
+
+
+@PROPERTY
+@given(_messages())
+def test_the_event_parser_returns_an_event_or_a_reason(raw):
+    event = _parses_or_gives_a_reason(lambda r: parse_event(r, 65536), raw)
+    if event is not None:
+        assert isinstance(event, Event) and isinstance(event.id, str)
+        event.id.encode("utf-8")  # what the score path keys its outputs with
+        json.dumps(event.features)
+
+
+@PROPERTY
+@given(_messages())
+def test_the_label_parser_returns_a_label_or_a_reason(raw):
+    label = _parses_or_gives_a_reason(lambda r: parse_label(r, 65536), raw)
+    if label is not None:
+        label.id.encode("utf-8")
+        json.dumps(label.label)
+
+
+@PROPERTY
+@given(_messages())
+def test_the_training_example_parser_returns_an_example_or_a_reason(raw):
+    _parses_or_gives_a_reason(parse_training_example, raw)
+
+
+@PROPERTY
+@given(_messages())
+def test_the_monitoring_summary_parser_returns_a_summary_or_a_reason(raw):
+    _parses_or_gives_a_reason(parse_monitoring_message, raw)
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    from river import linear_model, preprocessing
+
+    meta = {"name": "m", "task": "binary_classification", "classes": [False, True],
+            "schema": {"features": {"x": "number", "c": "string"}, "nullable": []}}
+    model = preprocessing.StandardScaler() | linear_model.LogisticRegression()
+    for i in range(50):
+        model.learn_one({"x": float(i)}, i > 25)
+
+    class Cache:
+        predictors = {"m": Predictor.from_artifact(Artifact(metadata=meta, model=model), version=1)}
+        known = {"m"}
+        load_errors: dict = {}
+
+    return Scorer(Cache(), default_model="m", max_event_bytes=65536)
+
+
+@PROPERTY
+@given(st.lists(_messages(), min_size=1, max_size=5))
+def test_every_message_of_a_batch_becomes_exactly_one_output(scorer, raws):
+    messages = [Message(b"k%d" % i, raw, "events", 0, i) for i, raw in enumerate(raws)]
+    parsed = scorer.parse(messages)
+    outputs = scorer.score(messages, parsed)
+    assert len(outputs) == len(messages)
+    for message, output in zip(messages, outputs):
+        value = json.loads(output.value)
+        if output.ok:
+            assert output.key.decode("utf-8") == value["id"]
+            if output.example is not None:  # what the learn agent will read back, and validate again
+                example = parse_training_example(output.example)
+                assert example.id == value["id"] and scorer.cache.predictors["m"].schema.validate(example.features)
+        else:
+            assert value["reason"] in REASONS and value["offset"] == message.offset
+            assert base64.b64decode(value["raw"]) == message.value[:65536]
+
+
+def test_the_poison_of_the_report_is_dead_lettered_not_raised(scorer):
+    """The message that stopped scoring: 40 KB of nesting between two good events."""
+    poison = b"[" * 20_000 + b"]" * 20_000
+    good = json.dumps({"id": "g1", "features": {"x": 1.0, "c": "a"}}).encode()
+    messages = [Message(b"g0", good, "events", 0, 0), Message(b"p", poison, "events", 0, 1), Message(b"g1", good, "events", 0, 2)]
+    outputs = scorer.score(messages, scorer.parse(messages))
+    assert [o.ok for o in outputs] == [True, False, True]
+    assert json.loads(outputs[1].value)["reason"] == "unprocessable"
+
+
+def test_a_dead_letter_keeps_at_most_64_kib_of_a_huge_message(scorer):
+    raw = b'{"id": "big", "pad": "' + b"x" * 2_000_000 + b'"}'
+    [output] = scorer.score([Message(b"big", raw, "events", 0, 0)], scorer.parse([Message(b"big", raw, "events", 0, 0)]))
+    letter = json.loads(output.value)
+    assert letter["reason"] == "oversized" and letter["raw_size"] == len(raw) and letter["raw_truncated"] is True
+    assert base64.b64decode(letter["raw"]) == raw[:65536] and len(output.value) < 100_000
+
+
+# The batch fallback ------------------------------------------------------------------------------
+def test_a_batch_whose_processing_raises_for_one_message_dead_letters_only_that_message(scorer, monkeypatch):
+    import stream.scoring as scoring
+
+    real = scoring.prediction_record
+
+    def buggy(event, *args, **kwargs):  # a bug in the batch code that one event triggers
+        if event.id == "bad":
+            raise KeyError("surprise")
+        return real(event, *args, **kwargs)
+
+    monkeypatch.setattr(scoring, "prediction_record", buggy)
+    ids = ["a", "b", "bad", "c"]
+    messages = [Message(i.encode(), json.dumps({"id": i, "features": {"x": 1.0, "c": "z"}}).encode(), "events", 2, n)
+                for n, i in enumerate(ids)]
+    guard = Isolation("score")
+    parts = guard.run(list(zip(messages, scorer.parse(messages))), scorer.score_items, scorer.failed)
+    outputs = [o for part in parts for o in part]
+    assert [o.ok for o in outputs] == [True, True, False, True]
+    letter = json.loads(outputs[2].value)
+    assert (letter["reason"], letter["partition"], letter["offset"]) == ("processing_error", 2, 2)
+    assert letter["detail"] == "KeyError: 'surprise'"
+    assert guard.describe()["fallbacks"] == 1 and guard.describe()["processing_errors"] == 1
+
+
+def test_an_infrastructure_error_is_raised_for_a_retry_never_dead_lettered():
+    import redis.exceptions
+
+    guard = Isolation("labels")
+
+    async def redis_away(batch):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    with pytest.raises(redis.exceptions.ConnectionError):
+        asyncio.run(guard.run_async([1, 2], redis_away, lambda item, exc: pytest.fail("dead-lettered")))
+    assert guard.describe()["fallbacks"] == 0
+    assert is_infrastructure(TimeoutError()) and is_infrastructure(ConnectionResetError())
+    assert not is_infrastructure(KeyError("x")) and not is_infrastructure(RecursionError())
+
+
+class FakeEvent:
+    def __init__(self, value: bytes, partition: int, offset: int):
+        self.message = Message(b"key", value, "training", partition, offset)
+        self.acked = False
+
+    def ack(self):
+        self.acked = True
+
+
+def test_a_training_example_that_breaks_the_learner_is_dead_lettered_and_learning_goes_on(monkeypatch):
+    """The learn agent's fallback: the event whose learning raises is dead-lettered (acked once the
+    dead letter is sent); the others are learned."""
+    from river import linear_model, preprocessing
+
+    meta = {"name": "m", "task": "binary_classification", "classes": [False, True],
+            "schema": {"features": {"x": "number"}, "nullable": []}}
+    learners = Learners(lambda: None, None, True, every_examples=1000, every_seconds=60, window=100)
+    learner = ModelLearner("m", "champion", 1, meta, preprocessing.StandardScaler() | linear_model.LogisticRegression())
+    learners.learners[("m", "champion")] = learner
+    learners.partition_of["m"] = 0
+    real_ensure = learners.ensure
+
+    async def ensure(name, partition):  # a bug that one example's model name triggers
+        if name == "boom":
+            raise AttributeError("a learner bug")
+        return await real_ensure(name, partition)
+
+    monkeypatch.setattr(learners, "ensure", ensure)
+
+    def example(i, model):
+        return FakeEvent(json.dumps({"id": f"e{i}", "model": model, "version": 1, "features": {"x": float(i)},
+                                     "label": i % 2 == 0}).encode(), 0, i)
+
+    events = [example(0, "m"), example(1, "boom"), FakeEvent(b"\xff not json", 0, 2), example(3, "m")]
+    guard = Isolation("learn")
+    asyncio.run(guard.run_async(events, learners.learn_batch, learners.reject))
+    assert learner.n_learned == 2 and guard.describe()["fallbacks"] == 1
+    assert dict(learners.deadletters.deadlettered) == {"processing_error": 1, "invalid_json": 1}
+    sent = []
+
+    async def send(records):
+        sent.extend(records)
+
+    asyncio.run(learners.deadletters.flush(send))
+    assert sorted((json.loads(v)["offset"], json.loads(v)["reason"]) for _, v in sent) == [(1, "processing_error"), (2, "invalid_json")]
+    assert events[1].acked and events[2].acked and not events[0].acked  # learned ones wait for a snapshot
