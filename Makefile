@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/driftline demo
 
-# The whole suite: unit tests, doctests and integration tests against a real broker and Redis.
-# pytest exits 5 when it collects no test; that is not a failure of the code under test.
+# The whole suite: the linter, then unit tests, doctests and integration tests against a real
+# broker and Redis. pytest exits 5 when it collects no test; that is not a failure of the code.
 test: install
+	$(PY) -m ruff check .
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 # Throughput of the score path against a plain aiokafka loop, on the embedded stack.

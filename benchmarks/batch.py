@@ -45,9 +45,9 @@ FORMAT_RUNS = (("csv", "csv"), ("jsonl", "jsonl"), ("parquet", "parquet"))
 
 def child(artifact_path: str, source: str, output: str, chunk_rows: int) -> None:
     """Runs in the child process: score the file as ``driftline predict`` does; print the timing."""
-    from stream import artifact
-    from stream.batch import predict_file
-    from stream.predictor import Predictor
+    from stream.batch.predict import predict_file
+    from stream.model import artifact
+    from stream.model.predictor import Predictor
 
     predictor = Predictor.from_artifact(artifact.read(artifact_path, KEY))
     with Clock() as clock:
@@ -101,7 +101,7 @@ def generate(folder: Path, rows: int, slow_rows: int, formats: set[str]) -> dict
     import numpy as np
     import pandas as pd
 
-    from stream.datasets import load_dataset
+    from stream.training.datasets import load_dataset
 
     frame = pd.DataFrame(load_dataset("phishing").rows)
     picks = np.random.default_rng(0).integers(0, len(frame), rows)
@@ -160,9 +160,9 @@ def river_loops(model, source: Path, chunk_rows: int, features: list[str]) -> di
 
 def throughput(folder: Path, paths: dict[str, Path], specs: list[str], chunk_rows: int) -> list[dict]:
     """Per spec: batch and River rows/s on the big file (the slow file for SLOW_SPECS), peak RSS."""
-    from stream import artifact
-    from stream.datasets import load_dataset
-    from stream.training import train
+    from stream.model import artifact
+    from stream.training.datasets import load_dataset
+    from stream.training.trainer import train
 
     data = load_dataset("phishing")
     results = []
@@ -201,11 +201,11 @@ def formats(folder: Path, paths: dict[str, Path], chunk_rows: int) -> list[dict]
 def sizes(synthetic_rows: int) -> list[dict]:
     from river.datasets import synth
 
-    from stream import artifact
-    from stream.compact import compact
-    from stream.datasets import Dataset, load_dataset
-    from stream.models import SPECS
-    from stream.training import train
+    from stream.model import artifact
+    from stream.model.compact import compact
+    from stream.model.specs import SPECS
+    from stream.training.datasets import Dataset, load_dataset
+    from stream.training.trainer import train
 
     def from_stream(name: str, task: str, generator) -> Dataset:
         rows, targets = [], []

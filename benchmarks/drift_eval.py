@@ -38,22 +38,22 @@ from pathlib import Path
 from statistics import mean
 from typing import Callable
 
+from common import free_port, named, wait_learned
 from kafka import KafkaConsumer
 from river import drift
 from river.datasets import synth
 
-from common import free_port, named, wait_learned
-from stream import artifact
-from stream.datasets import Dataset
-from stream.devstack import EmbeddedStack
-from stream.learner import ModelLearner
-from stream.outputs import OutputWatcher
-from stream.registry import Registry
-from stream.replay import make_producer
+from stream.dev.devstack import EmbeddedStack
+from stream.dev.outputs import OutputWatcher
+from stream.dev.replay import make_producer
+from stream.dev.workerproc import WorkerProcess
+from stream.learning.learner import ModelLearner
+from stream.model import artifact
+from stream.registry.registry import Registry
 from stream.settings import Settings
-from stream.topics import ensure_topics
-from stream.training import train
-from stream.workerproc import WorkerProcess
+from stream.training.datasets import Dataset
+from stream.training.trainer import train
+from stream.transport.topics import ensure_topics
 
 KEY = "bench"
 TS_ORIGIN = 1_700_000_000.0

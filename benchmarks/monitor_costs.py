@@ -14,6 +14,7 @@ import json
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -63,11 +64,11 @@ def main(argv=None) -> int:
         batch = rows_of(BATCH, args.features, mixed, rng)
         predictions = (rng.random(BATCH) < 0.4).tolist()
         summary = summarize(batch, baseline, predictions)
-        per_batch = timed(lambda: summarize(batch, baseline, predictions), args.repeat)
+        per_batch = timed(partial(summarize, batch, baseline, predictions), args.repeat)
         parts = [summarize(rows_of(BATCH, args.features, mixed, rng), baseline, predictions) for _ in range(10)]
         window = merge(parts)
-        merge_seconds = timed(lambda: merge(parts), max(1, args.repeat // 10))
-        compare_seconds = timed(lambda: compare(window, baseline), max(1, args.repeat // 10))
+        merge_seconds = timed(partial(merge, parts), max(1, args.repeat // 10))
+        compare_seconds = timed(partial(compare, window, baseline), max(1, args.repeat // 10))
         encode_seconds = timed(summary.to_json, args.repeat)
         baseline_json = json.dumps(baseline.to_dict())
         no_sample = json.dumps({**baseline.to_dict(), "sample": None})

@@ -20,24 +20,21 @@ import tempfile
 from pathlib import Path
 from statistics import mean
 
+from common import free_port, named, wait_learned
 from river.datasets import synth
 
-from common import free_port, named, wait_learned
-from stream import artifact
-from stream.datasets import Dataset
-from stream.devstack import EmbeddedStack
-from stream.outputs import OutputWatcher
-from stream.registry import Registry
-from stream.replay import new_run_id, replay
+from stream.dev.devstack import EmbeddedStack
+from stream.dev.outputs import OutputWatcher
+from stream.dev.replay import new_run_id, replay
+from stream.dev.workerproc import WorkerProcess
+from stream.model import artifact
+from stream.registry.registry import Registry
 from stream.settings import Settings
-from stream.topics import ensure_topics
-from stream.training import train
-from stream.workerproc import WorkerProcess
+from stream.training.datasets import Dataset
+from stream.training.trainer import train
+from stream.transport.topics import ensure_topics
 
 KEY = "bench"
-
-
-
 
 # (name, model spec, concept before, concept after): generators of the same features.
 SCENARIOS = {
@@ -106,7 +103,7 @@ def main() -> int:
         worker = WorkerProcess(settings, state / "worker.log").start()
         try:
             worker.wait_ready(timeout=240, models=[run[2] for run in runs])
-            for scenario, seed, name, spec, version, blob, (rows, targets) in runs:
+            for scenario, seed, name, spec, _version, blob, (rows, targets) in runs:
                 run_id = new_run_id()
                 watcher = OutputWatcher(settings, run_id)
                 replay(settings, rows, targets, name, rate=args.rate, label_delay=args.label_delay, run_id=run_id)

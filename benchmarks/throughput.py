@@ -2,7 +2,7 @@
 
 Both do the same work per event (consume, parse, validate against the schema, predict with the
 same River model, JSON-encode, produce, remember the prediction in Redis for its label) through
-the same ``Scorer``, the same batch sink (``stream.sink.send_keyed``) and the same
+the same ``Scorer``, the same batch sink (``stream.transport.producer.send_keyed``) and the same
 ``PendingStore``, so the ratio is what the Faust machinery costs. Each reads a backlog of N
 events pre-produced to its own topics, so the ~30 s the worker needs to join its consumer group
 is not counted; the rate is N divided by the span of ``ts_scored`` stamps on the outputs. Events
@@ -37,23 +37,23 @@ import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from common import free_port
-from stream import artifact
-from stream.datasets import load_dataset
-from stream.devstack import EmbeddedStack
-from stream.pending import PendingStore
-from stream.outputs import OutputWatcher, percentile
-from stream.predictor import Predictor
-from stream.redis_client import async_redis_client
-from stream.registry import Registry
-from stream.replay import replay
-from stream.scoring import Message, Scorer
+
+from stream.dev.devstack import EmbeddedStack
+from stream.dev.outputs import OutputWatcher, percentile
+from stream.dev.replay import replay
+from stream.dev.workerproc import WorkerProcess
+from stream.learning.pending import PendingStore
+from stream.model import artifact
+from stream.model.predictor import Predictor
+from stream.registry.redis_client import async_redis_client
+from stream.registry.registry import Registry
+from stream.serving.scoring import Message, Scorer
 from stream.settings import Settings
-from stream.sink import send_keyed
-from stream.topics import ensure_topics
-from stream.training import train
-from stream.workerproc import WorkerProcess
+from stream.training.datasets import load_dataset
+from stream.training.trainer import train
+from stream.transport.producer import send_keyed
+from stream.transport.topics import ensure_topics
 
 MODEL = "bench-phishing"
 

@@ -21,12 +21,12 @@ or Redis. The stream uses it in four steps:
 """
 
 from .baseline import Baseline, ColumnBaseline, build_baseline
-from .verdicts import ColumnDrift, DriftConfig, DriftReport, GroupDrift, compare
 from .detectors import DETECTORS, ConceptDriftMonitor, make_detector
 from .exceptions import DataError, IncompatibleError, MonitorError, UnknownNameError
 from .methods import METHODS, DriftMethod, default_method_name, get_method
 from .report import render_report
 from .summary import RowSample, Summary, merge, summarize
+from .verdicts import ColumnDrift, DriftConfig, DriftReport, GroupDrift, compare
 from .window import DEFAULT_WINDOW_SIZE, DriftWindow
 
 __all__ = [

@@ -27,8 +27,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from .columns import (
-    check_kinds,
     category_values,
+    check_kinds,
     column_values,
     infer_kind,
     is_numeric,

@@ -15,12 +15,12 @@ from typing import Any
 
 from .baseline import Baseline
 from .columns import is_numeric
-from .verdicts import DriftReport
 from .exceptions import MonitorError
 from .methods import METHODS
 from .methods.chisquare import ChiSquare
 from .methods.z import ZTest
 from .summary import Summary
+from .verdicts import DriftReport
 
 FORMATS = ("html", "json")
 

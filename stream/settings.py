@@ -79,7 +79,7 @@ def _url(*schemes: str) -> Callable[[str], str]:
             parsed = urlparse(url)
             if parsed.scheme not in schemes or not parsed.hostname:
                 raise ValueError
-            parsed.port  # raises ValueError on a bad port
+            _ = parsed.port  # raises ValueError on a bad port
         return value
 
     parse.expects = "a URL like " + " or ".join(f"{s}://HOST:PORT" for s in schemes)  # type: ignore[attr-defined]
@@ -100,7 +100,9 @@ def _drift_method(family: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
         if value:
-            from monitors import get_method  # numpy and scipy: only when the variable is set
+            from monitors import (
+                get_method,  # numpy and scipy: only when the variable is set
+            )
 
             if family not in get_method(value).families:  # an unknown name raises ValueError too
                 raise ValueError

@@ -14,7 +14,7 @@ import random
 import urllib.request
 from pathlib import Path
 
-from stream.datasets import Dataset
+from stream.training.datasets import Dataset
 
 # "007" must stay text, and "NA" a city (pandas reads it as missing by default).
 CITIES = ["Lyon", "Oslo", "007", "NA", "Rome", None]

@@ -11,10 +11,10 @@ import socket
 
 import pytest
 
-from stream.devstack import EmbeddedStack
-from stream.registry import Registry
+from stream.dev.devstack import EmbeddedStack
+from stream.dev.workerproc import WorkerProcess
+from stream.registry.registry import Registry
 from stream.settings import Settings
-from stream.workerproc import WorkerProcess
 
 SIGNING_KEY = "test-signing-key"
 

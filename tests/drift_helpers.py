@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream.datasets import Dataset
+from stream.training.datasets import Dataset
 
 
 def synthetic(n: int, seed: int, shift: tuple = (), label_flip: bool = False) -> Dataset:
@@ -26,7 +26,7 @@ def synthetic(n: int, seed: int, shift: tuple = (), label_flip: bool = False) ->
 def rescored_predictions(baseline, predictor):
     """``baseline`` with one model's answers on its sample rows as the prediction reference (the
     reference of a window scored by that model alone; itself when the model answers none)."""
-    from stream.baseline import rescore, with_prediction_reference
+    from stream.training.baseline import rescore, with_prediction_reference
 
     predictions = rescore(baseline, predictor, baseline.sample_rows)
     return baseline if predictions is None else with_prediction_reference(baseline, predictions)

@@ -7,8 +7,8 @@ import time
 
 from kafka import KafkaConsumer
 
-from stream import artifact
-from stream.learner import ModelLearner
+from stream.learning.learner import ModelLearner
+from stream.model import artifact
 
 KEY = b"test-signing-key"
 

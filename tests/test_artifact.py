@@ -1,8 +1,8 @@
 import pytest
 from river import linear_model, preprocessing
 
-from stream import artifact
 from stream.errors import ArtifactError
+from stream.model import artifact
 
 
 def make():
@@ -62,13 +62,40 @@ def test_garbage_is_refused_with_a_clear_error(blob, message):
 
 
 def test_refusal_happens_before_unpickling(monkeypatch):
-    import pickle
-
     called = []
-    monkeypatch.setattr(pickle, "loads", lambda *a, **k: called.append(1))
+    monkeypatch.setattr(artifact._Unpickler, "load", lambda self: called.append(1))
+    artifact.loads(artifact.dumps(make(), b"key"), b"key")
+    assert called == [1]  # the right key unpickles through it
     with pytest.raises(ArtifactError):
         artifact.loads(artifact.dumps(make(), b"key"), b"wrong")
-    assert called == []
+    assert called == [1]
+
+
+def test_artifacts_written_before_the_layout_by_stage_still_load(monkeypatch):
+    """Pickles name a class's module; artifacts and snapshots from before ``stream/`` was laid out
+    by stage name ``stream.models`` and ``stream.learner``."""
+    import pickle
+    import sys
+
+    from stream.learning import learner
+    from stream.model import specs
+    from stream.model.schema import FeatureSchema
+
+    old_model = specs.prepare(FeatureSchema({"x": "number"}))
+    metrics = learner.PrequentialMetrics("binary_classification", [False, True])
+    for module, old_name, classes in ((specs, "stream.models", (specs.SelectPresent,)),
+                                      (learner, "stream.learner", (learner.PrequentialMetrics,))):
+        monkeypatch.setitem(sys.modules, old_name, module)
+        for cls in classes:
+            monkeypatch.setattr(cls, "__module__", old_name)
+    payload = {"model": old_model, "metrics": metrics}
+    assert b"stream.models" in pickle.dumps(payload) and b"stream.learner" in pickle.dumps(payload)
+    blob = artifact.dumps(artifact.Artifact({"name": "m"}, payload), b"k")
+    monkeypatch.undo()
+    assert "stream.models" not in sys.modules and specs.SelectPresent.__module__ == "stream.model.specs"
+    loaded = artifact.loads(blob, b"k").model
+    assert type(loaded["model"]).__name__ == type(old_model).__name__
+    assert isinstance(loaded["metrics"], learner.PrequentialMetrics)
 
 
 def test_compact_uses_lzma_and_is_not_larger():

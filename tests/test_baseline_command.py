@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 
+import batchdata
 import pytest
 from click.testing import CliRunner
 
-import batchdata
 from monitors import Baseline
-from stream import artifact
 from stream.cli import main
-from stream.predictor import Predictor
-from stream.training import train
+from stream.model import artifact
+from stream.model.predictor import Predictor
+from stream.training.trainer import train
 
 KEY = b"test-signing-key"
 

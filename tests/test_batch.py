@@ -7,19 +7,20 @@ import io
 import json
 import time
 
+import batchdata
 import pytest
 from click.testing import CliRunner
 
-import batchdata
-from stream import artifact
-from stream.batch import ProgressLine, predict_file
-from stream.batch_readers import FORMATS, read_chunks
+from stream.batch.predict import ProgressLine, predict_file
+from stream.batch.readers import FORMATS, read_chunks
 from stream.cli import main
-from stream.predictor import Predictor
-from stream.schema import InvalidInput
-from stream.training import train
+from stream.model import artifact
+from stream.model.predictor import Predictor
+from stream.model.schema import InvalidInput
+from stream.training.trainer import train
 
 KEY = b"test-signing-key"
+KEY_TEXT = KEY.decode()
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +134,7 @@ def artifact_file(tmp_path):
     return path
 
 
-def run(*args, key=KEY.decode()):
+def run(*args, key=KEY_TEXT):
     return CliRunner().invoke(main, list(map(str, args)), env={"DRIFTLINE_SIGNING_KEY": key})
 
 
@@ -199,8 +200,9 @@ def wait_for_served_snapshot(url: str, model: str, row: dict, revision: int, tim
 @pytest.mark.integration
 def test_http_stream_and_batch_give_identical_answers(worker, stack_settings, registry, tmp_path):
     from learning_helpers import wait_learned
-    from stream.outputs import OutputWatcher
-    from stream.replay import event_ids, new_run_id, replay
+
+    from stream.dev.outputs import OutputWatcher
+    from stream.dev.replay import event_ids, new_run_id, replay
 
     trained = train(batchdata.classification(400), "logreg", "b3-same")
     deployed_blob = artifact.dumps(trained, KEY)

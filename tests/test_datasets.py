@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from river import datasets as river_datasets
 
-from stream.datasets import BUNDLED, Dataset, fingerprint, load_dataset
 from stream.errors import DatasetError
+from stream.training.datasets import BUNDLED, Dataset, fingerprint, load_dataset
 
 PLAIN = (int, float, str, bool, type(None))
 
@@ -234,7 +234,7 @@ def test_fingerprint_is_canonical_and_sensitive():
 
 def test_fingerprint_is_stable_across_processes():
     # String hashing is randomised per process; the fingerprint must not depend on it.
-    code = "from stream.datasets import fingerprint; print(fingerprint(%r, [1.5]))" % (ROWS,)
+    code = "from stream.training.datasets import fingerprint; print(fingerprint(%r, [1.5]))" % (ROWS,)
     outputs = {
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                        env=dict(os.environ, PYTHONHASHSEED=seed)).stdout.strip()

@@ -13,7 +13,7 @@ import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from stream.devstack import EmbeddedStack
+from stream.dev.devstack import EmbeddedStack
 from stream.errors import StackError
 from stream.settings import Settings
 

@@ -12,16 +12,15 @@ import urllib.request
 
 import pytest
 from click.testing import CliRunner
-
-from stream import artifact
-from stream.cli import main
-from stream.drift_store import DriftStore
-from stream.replay import make_producer, new_run_id, replay
-from stream.training import train
-
-from learning_helpers import KEY, read_topic
 from drift_helpers import synthetic
+from learning_helpers import KEY, read_topic
 from test_recovery_integration import own_group, start_worker
+
+from stream.cli import main
+from stream.dev.replay import make_producer, new_run_id, replay
+from stream.model import artifact
+from stream.monitoring.store import DriftStore
+from stream.training.trainer import train
 
 pytestmark = pytest.mark.integration
 

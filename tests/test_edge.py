@@ -11,16 +11,16 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import batchdata
 import pytest
 from click.testing import CliRunner
 
-import batchdata
-from stream import artifact
 from stream.cli import main
-from stream.compact import compact
-from stream.edge import RUNTIME_MODULES, write_bundle
-from stream.predictor import Predictor
-from stream.training import train
+from stream.model import artifact
+from stream.model.compact import compact
+from stream.model.edge import RUNTIME_FILES, write_bundle
+from stream.model.predictor import Predictor
+from stream.training.trainer import train
 
 KEY = b"test-signing-key"
 
@@ -43,18 +43,28 @@ print(json.dumps({"outside": outside, "stream": stream.__file__, "pandas": impor
 """
 
 
-def bundled_imports(path: Path) -> list[tuple[int, str]]:
-    """(level, module) of every import statement in a source file."""
+def bundled_imports(path: Path, package: str) -> list[tuple[str, ...]]:
+    """Per import statement of a source file in ``package``, the absolute module names it may mean
+    (``from stream.model import specs`` may name the module ``stream.model`` or ``stream.model.specs``)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found += [(0, alias.name) for alias in node.names]
+            found += [(alias.name,) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level and node.module is None:  # from . import artifact
-                found += [(node.level, alias.name) for alias in node.names]
-            else:
-                found.append((node.level, node.module))
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            found.append((base, *(f"{base}.{alias.name}" for alias in node.names)))
     return found
+
+
+def bundled_module_names(bundle: Path) -> set[str]:
+    names = set()
+    for path in (bundle / "stream").rglob("*.py"):
+        parts = path.relative_to(bundle).with_suffix("").parts
+        names.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
 
 
 @pytest.fixture(scope="module")
@@ -85,18 +95,22 @@ def run_edge(python: str, bundle: Path, model: Path, rows: list, key: bytes | No
 
 
 def test_bundle_holds_exactly_the_runtime_modules_and_pins_river(bundle):
-    assert sorted(p.name for p in (bundle / "stream").iterdir()) == sorted(f"{m}.py" for m in RUNTIME_MODULES)
+    files = [p.relative_to(bundle / "stream").as_posix() for p in (bundle / "stream").rglob("*") if p.is_file()]
+    assert sorted(files) == sorted(RUNTIME_FILES)
     assert (bundle / "requirements.txt").read_text() == f"river=={metadata.version('river')}\n"
 
 
 def test_bundled_modules_import_only_the_standard_library_river_and_each_other(bundle):
-    for path in (bundle / "stream").glob("*.py"):
-        for level, module in bundled_imports(path):
-            if level:
-                assert module.partition(".")[0] in RUNTIME_MODULES, f"{path.name} imports .{module}, which is not bundled"
+    bundled = bundled_module_names(bundle)
+    for path in (bundle / "stream").rglob("*.py"):
+        parts = path.relative_to(bundle).with_suffix("").parts
+        package = ".".join(parts[:-1])
+        for candidates in bundled_imports(path, package):
+            top = candidates[0].partition(".")[0]
+            if top == "stream":
+                assert set(candidates) & bundled, f"{path} imports {candidates[0]}, which is not bundled"
             else:
-                top = module.partition(".")[0]
-                assert top in sys.stdlib_module_names or top == "river", f"{path.name} imports {module}"
+                assert top in sys.stdlib_module_names or top == "river", f"{path} imports {candidates[0]}"
 
 
 def test_bundled_runtime_imports_nothing_else_when_it_runs(bundle, model_file):

@@ -3,18 +3,18 @@ registry; and ``driftline export`` against the real registry."""
 
 from __future__ import annotations
 
+import batchdata
 import pytest
 from click.testing import CliRunner
 
-import batchdata
-from stream import artifact
 from stream.cli import main
-from stream.compact import compact, compact_model
-from stream.datasets import load_dataset
 from stream.errors import RegistryError
-from stream.predictor import Predictor
-from stream.registry import Registry
-from stream.training import train
+from stream.model import artifact
+from stream.model.compact import compact, compact_model
+from stream.model.predictor import Predictor
+from stream.registry.registry import Registry
+from stream.training.datasets import load_dataset
+from stream.training.trainer import train
 
 KEY = b"test-signing-key"
 

@@ -6,14 +6,19 @@ import json
 import time
 
 import pytest
+from learning_helpers import (
+    KEY,
+    read_topic,
+    replay_learner,
+    snapshot_model,
+    wait_learned,
+)
 
-from stream import artifact
-from stream.datasets import load_dataset
-from stream.outputs import OutputWatcher
-from stream.replay import event_ids, make_producer, new_run_id, replay
-from stream.training import train
-
-from learning_helpers import KEY, read_topic, replay_learner, snapshot_model, wait_learned
+from stream.dev.outputs import OutputWatcher
+from stream.dev.replay import event_ids, make_producer, new_run_id, replay
+from stream.model import artifact
+from stream.training.datasets import load_dataset
+from stream.training.trainer import train
 
 pytestmark = pytest.mark.integration
 

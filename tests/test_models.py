@@ -9,8 +9,16 @@ import random
 import pytest
 from river import linear_model
 
-from stream.models import SPECS, BoolLabelClassifier, ModelSpec, SelectPresent, describe, get_spec, specs_for
-from stream.schema import FeatureSchema
+from stream.model.schema import FeatureSchema
+from stream.model.specs import (
+    SPECS,
+    BoolLabelClassifier,
+    ModelSpec,
+    SelectPresent,
+    describe,
+    get_spec,
+    specs_for,
+)
 
 TASKS = ("binary_classification", "multiclass_classification", "regression")
 SCHEMA = FeatureSchema({"x": "number", "z": "number", "city": "string", "vip": "bool"}, nullable=["z"])

@@ -10,21 +10,20 @@ import json
 import pickle
 
 import pytest
+from drift_helpers import rescored_predictions, synthetic
 
 import monitors
-from stream import artifact
-from stream.baseline import monitored_prediction, positive_key
-from stream.drift_records import parse_monitoring_message
 from stream.errors import ConfigError
-from stream.learner import ModelLearner
-from stream.model_cache import MonitoredBaseline, load_baseline
+from stream.learning.learner import ModelLearner
+from stream.model import artifact
+from stream.model.predictor import Predictor
 from stream.monitoring import BatchSummarizer, DriftMonitor, drift_config
-from stream.predictor import Predictor
-from stream.scoring import Message, Scorer
+from stream.serving.model_cache import MonitoredBaseline, load_baseline
+from stream.serving.scoring import Message, Scorer
 from stream.settings import Settings
-from stream.training import train
-
-from drift_helpers import rescored_predictions, synthetic
+from stream.training.baseline import monitored_prediction, positive_key
+from stream.training.trainer import train
+from stream.wire.drift import parse_monitoring_message
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,8 @@ def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict,
 def evidently_new_api_drift(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict) -> tuple[dict, dict]:
     """Evidently 0.7's current API (``evidently.presets.DataDriftPreset``): per column its method
     and score (``ValueDrift``), and the count and share of drifted columns (``DriftedColumnsCount``)."""
-    from evidently import DataDefinition, Dataset, Report as NewReport
+    from evidently import DataDefinition, Dataset
+    from evidently import Report as NewReport
     from evidently.presets import DataDriftPreset as NewDataDriftPreset
 
     definition = DataDefinition(

@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitors import DEFAULT_WINDOW_SIZE, DriftConfig, DriftWindow, build_baseline, compare, summarize
+from monitors import (
+    DEFAULT_WINDOW_SIZE,
+    DriftConfig,
+    DriftWindow,
+    build_baseline,
+    compare,
+    summarize,
+)
 
 EVENTS = 200_000
 BATCH = 500

@@ -13,7 +13,15 @@ import pytest
 from scipy import stats
 
 import monitors.methods
-from monitors import DriftConfig, DriftMethod, IncompatibleError, UnknownNameError, build_baseline, compare, summarize
+from monitors import (
+    DriftConfig,
+    DriftMethod,
+    IncompatibleError,
+    UnknownNameError,
+    build_baseline,
+    compare,
+    summarize,
+)
 from monitors.comparison import ColumnComparison
 from monitors.methods import METHODS, default_method_name, get_method
 
@@ -104,7 +112,12 @@ def test_default_method_follows_evidentlys_rule(reference, current, kind):
 
 
 def test_value_count_methods_equal_evidentlys_functions():
-    from evidently.legacy.calculations.stattests import chi_stat_test, jensenshannon_stat_test, psi_stat_test, z_stat_test
+    from evidently.legacy.calculations.stattests import (
+        chi_stat_test,
+        jensenshannon_stat_test,
+        psi_stat_test,
+        z_stat_test,
+    )
     from evidently.legacy.core import ColumnType
 
     rng = np.random.default_rng(3)
@@ -128,7 +141,10 @@ def test_new_categories_beyond_the_tracked_twenty_still_score_exactly_where_pool
     comparison = comparison_of(reference, current, "string")
     keys, ref_counts, cur_counts = comparison.value_counts()
     assert len(keys) == 3 + 20 + 1 and cur_counts.sum() == len(current)
-    from evidently.legacy.calculations.stattests import chi_stat_test, jensenshannon_stat_test
+    from evidently.legacy.calculations.stattests import (
+        chi_stat_test,
+        jensenshannon_stat_test,
+    )
     from evidently.legacy.core import ColumnType
 
     for name, theirs in (("jensenshannon", jensenshannon_stat_test), ("chisquare", chi_stat_test)):

@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 
 import monitors
-from monitors import MonitorError, build_baseline, compare, merge, render_report, summarize
+from monitors import (
+    MonitorError,
+    build_baseline,
+    compare,
+    merge,
+    render_report,
+    summarize,
+)
 from monitors.report import reference_frame, window_frame
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitors import DriftWindow, IncompatibleError, Summary, build_baseline, compare, merge, summarize
+from monitors import (
+    DriftWindow,
+    IncompatibleError,
+    Summary,
+    build_baseline,
+    compare,
+    merge,
+    summarize,
+)
 from monitors.summary import KEY_SPACE
 
 

@@ -7,10 +7,10 @@ import json
 
 import redis.asyncio as aioredis
 
-from stream import pending as pending_module
 from stream.learning import LabelJoiner
-from stream.pending import PendingStore
-from stream.scoring import Message, Scored
+from stream.learning import pending as pending_module
+from stream.learning.pending import PendingStore
+from stream.serving.scoring import Message, Scored
 
 
 def scored(i: int, model: str = "pending-test") -> Scored:

@@ -15,15 +15,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.drift_records import parse_monitoring_message
-from stream.events import Event, parse_event, parse_label, parse_training_example
-from stream.isolation import Isolation, is_infrastructure
-from stream.learner import ModelLearner
 from stream.learning import Learners
-from stream.predictor import Predictor
-from stream.artifact import Artifact
-from stream.schema import InvalidInput
-from stream.scoring import Message, Scorer
+from stream.learning.learner import ModelLearner
+from stream.model.artifact import Artifact
+from stream.model.predictor import Predictor
+from stream.model.schema import InvalidInput
+from stream.serving.scoring import Message, Scorer
+from stream.transport.isolation import Isolation, is_infrastructure
+from stream.wire.drift import parse_monitoring_message
+from stream.wire.events import Event, parse_event, parse_label, parse_training_example
 
 REASONS = {"oversized", "invalid_json", "unprocessable", "not_an_object", "missing_id", "invalid_field",
            "unknown_model", "no_champion", "missing_feature", "wrong_type", "not_finite", "prediction_failed",
@@ -193,7 +193,7 @@ def test_a_dead_letter_keeps_at_most_64_kib_of_a_huge_message(scorer):
 
 # The batch fallback ------------------------------------------------------------------------------
 def test_a_batch_whose_processing_raises_for_one_message_dead_letters_only_that_message(scorer, monkeypatch):
-    import stream.scoring as scoring
+    import stream.serving.scoring as scoring
 
     real = scoring.prediction_record
 

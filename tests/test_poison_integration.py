@@ -14,14 +14,13 @@ import urllib.parse
 import urllib.request
 
 import pytest
-
-from stream import artifact
-from stream.datasets import load_dataset
-from stream.outputs import OutputWatcher
-from stream.replay import make_producer, new_run_id
-from stream.training import train
-
 from learning_helpers import KEY, wait_learned
+
+from stream.dev.outputs import OutputWatcher
+from stream.dev.replay import make_producer, new_run_id
+from stream.model import artifact
+from stream.training.datasets import load_dataset
+from stream.training.trainer import train
 
 pytestmark = pytest.mark.integration
 
@@ -137,7 +136,7 @@ def test_poison_on_events_and_labels_is_dead_lettered_and_every_good_message_goe
 
 
 def worker_registry(settings):
-    from stream.registry import Registry
+    from stream.registry.registry import Registry
 
     return Registry.from_url(settings.redis_url)
 

@@ -9,17 +9,16 @@ import threading
 import time
 
 import pytest
-
-from stream import artifact
-from stream.datasets import load_dataset
-from stream.outputs import OutputWatcher
-from stream.replay import event_ids, make_producer, new_run_id, replay
-from stream.topics import ensure_topics
-from stream.training import train
-from stream.workerproc import WorkerProcess
-
 from conftest import free_port
 from learning_helpers import KEY, replay_learner, snapshot_model, wait_learned
+
+from stream.dev.outputs import OutputWatcher
+from stream.dev.replay import event_ids, make_producer, new_run_id, replay
+from stream.dev.workerproc import WorkerProcess
+from stream.model import artifact
+from stream.training.datasets import load_dataset
+from stream.training.trainer import train
+from stream.transport.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

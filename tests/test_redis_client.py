@@ -12,13 +12,12 @@ import time
 
 import pytest
 import redis
-
-from stream.devstack import _redis_binary
-from stream.pending import PendingStore
-from stream.redis_client import async_redis_client, redis_client
-from stream.scoring import Scored
-
 from conftest import free_port
+
+from stream.dev.devstack import _redis_binary
+from stream.learning.pending import PendingStore
+from stream.registry.redis_client import async_redis_client, redis_client
+from stream.serving.scoring import Scored
 
 pytestmark = pytest.mark.integration
 

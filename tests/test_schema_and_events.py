@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from stream.events import deadletter_record, parse_event
-from stream.schema import FeatureSchema, InvalidInput
+from stream.model.schema import FeatureSchema, InvalidInput
+from stream.wire.events import deadletter_record, parse_event
 
 SCHEMA = FeatureSchema({"age": "number", "city": "string", "vip": "bool", "score": "number"}, nullable=["score"])
 GOOD = {"age": 30, "city": "Oslo", "vip": False}

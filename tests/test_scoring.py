@@ -4,9 +4,9 @@ import json
 
 from river import linear_model, preprocessing
 
-from stream.artifact import Artifact
-from stream.predictor import Predictor
-from stream.scoring import Message, Scorer
+from stream.model.artifact import Artifact
+from stream.model.predictor import Predictor
+from stream.serving.scoring import Message, Scorer
 
 
 class Cache:  # the two dicts Scorer reads; the real ModelCache is exercised in the integration tests

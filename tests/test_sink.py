@@ -7,8 +7,8 @@ from aiokafka import AIOKafkaProducer
 from kafka import KafkaConsumer
 from kafka.partitioner.default import murmur2
 
-from stream.sink import send_keyed
-from stream.topics import ensure_topics
+from stream.transport.producer import send_keyed
+from stream.transport.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

@@ -10,12 +10,12 @@ import urllib.request
 
 import pytest
 
-from stream import artifact
-from stream.datasets import load_dataset
-from stream.outputs import OutputWatcher
-from stream.predictor import Predictor
-from stream.replay import event_ids, make_producer, new_run_id, replay
-from stream.training import train
+from stream.dev.outputs import OutputWatcher
+from stream.dev.replay import event_ids, make_producer, new_run_id, replay
+from stream.model import artifact
+from stream.model.predictor import Predictor
+from stream.training.datasets import load_dataset
+from stream.training.trainer import train
 
 pytestmark = pytest.mark.integration
 

@@ -10,12 +10,12 @@ from datetime import datetime, timezone
 import pytest
 import river
 
-from stream import artifact as artifact_io
-from stream.datasets import Dataset, fingerprint, load_dataset
 from stream.errors import DatasetError
-from stream.predictor import Predictor
-from stream.schema import FeatureSchema
-from stream.training import train
+from stream.model import artifact as artifact_io
+from stream.model.predictor import Predictor
+from stream.model.schema import FeatureSchema
+from stream.training.datasets import Dataset, fingerprint, load_dataset
+from stream.training.trainer import train
 
 KEY = b"test-signing-key"
 

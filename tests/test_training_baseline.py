@@ -7,18 +7,18 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import batchdata
 import numpy as np
 import pytest
-
-import batchdata
 from drift_helpers import rescored_predictions
+
 from monitors import Baseline, compare, get_method, summarize
-from stream import artifact as artifact_io
-from stream.baseline import monitored_prediction, positive_key, with_baseline
-from stream.datasets import load_dataset
 from stream.errors import DatasetError
-from stream.predictor import Predictor
-from stream.training import train
+from stream.model import artifact as artifact_io
+from stream.model.predictor import Predictor
+from stream.training.baseline import monitored_prediction, positive_key, with_baseline
+from stream.training.datasets import load_dataset
+from stream.training.trainer import train
 
 KEY = b"test-signing-key"
 

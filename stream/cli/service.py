@@ -1,0 +1,66 @@
+"""``driftline worker``, ``replay`` and ``demo``: running the service and streaming data into it."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .common import settings_of
+
+
+@click.command()
+@click.pass_context
+def worker(ctx) -> None:
+    """Run a Faust worker: scores ``events`` into ``predictions`` and serves the HTTP API."""
+    import faust
+
+    from stream.app import create_app
+    from stream.transport.topics import ensure_topics
+
+    settings = settings_of(ctx)
+    settings.state_path.mkdir(parents=True, exist_ok=True)
+    ensure_topics(settings)
+    app = create_app(settings)
+    faust.Worker(app, loglevel=settings.log_level).execute_from_commandline()
+
+
+@click.command()
+@click.option("--dataset", required=True, help="Bundled data set name or a CSV/JSONL/Parquet file.")
+@click.option("--target", default=None, help="Target column of a file.")
+@click.option("--model", default=None, help="Model name put on each event (default: none, the worker's default model).")
+@click.option("--rate", type=float, default=None, help="Events per second (default: as fast as possible).")
+@click.option("--limit", type=int, default=None, help="Number of events (cycles the data set if larger).")
+@click.option("--label-delay", type=int, default=None, help="Send each label this many events after its event.")
+@click.option("--run-id", default=None, help="Prefix of the event ids (default: random).")
+@click.pass_context
+def replay(ctx, dataset, target, model, rate, limit, label_delay, run_id) -> None:
+    """Stream a data set into ``events`` (and its labels into ``labels``)."""
+    from stream.dev.replay import progress_bar
+    from stream.dev.replay import replay as run_replay
+    from stream.training.datasets import load_dataset
+    from stream.transport.topics import ensure_topics
+
+    settings = settings_of(ctx)
+    data = load_dataset(dataset, target=target)
+    ensure_topics(settings)
+    summary = run_replay(
+        settings, data.rows, data.targets, model, rate=rate, limit=limit, label_delay=label_delay,
+        run_id=run_id, progress=progress_bar(),
+    )
+    click.echo(
+        f"run {summary.run_id}: {summary.events:,} events, {summary.labels:,} labels in {summary.seconds:.1f}s "
+        f"({summary.rate:,.0f} events/s) to {settings.topic('events')}"
+    )
+
+
+@click.command()
+@click.option("--events", "n_events", default=20_000, show_default=True, help="Events to stream.")
+@click.option("--rate", default=2_000.0, show_default=True, help="Events per second.")
+@click.option("--keep", is_flag=True, help="Leave the stack and worker running afterwards.")
+@click.pass_context
+def demo(ctx, n_events, rate, keep) -> None:
+    """Everything on the embedded stack: train, deploy, run a worker, stream, watch predictions."""
+    from stream.dev.demo import run_demo
+
+    sys.exit(run_demo(settings_of(ctx), n_events=n_events, rate=rate, keep=keep))

@@ -1,0 +1,166 @@
+"""The learning agents: ``labels`` ──► join ──► ``training`` ──► learners ──► snapshots.
+
+The labels agent joins each label with its remembered prediction; the learn agent (on the worker
+that holds the model's ``training`` partition) learns, writes snapshots and sends the champion's
+``concept_drift`` records; timers snapshot by time, follow deployments, retry held labels and
+account for expired predictions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from stream.settings import Settings
+from stream.transport.faust_app import on_partitions_moved
+from stream.transport.isolation import Isolation, until_done
+from stream.transport.messages import messages_of
+from stream.transport.producer import kafka_producer, send_keyed, sender
+from stream.transport.topics import TopicNames
+from stream.wire.drift import encode as encode_record
+
+from .joiner import Joined, LabelJoiner
+from .learners import Learners
+from .pending import PendingStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Learning:
+    """What the learning stage holds: the pending store, the joiner, the learners, their agents'
+    batch fallbacks, and the concept_drift records not yet stored in Redis."""
+
+    pending: PendingStore
+    joiner: LabelJoiner
+    learners: Learners
+    isolation: dict[str, Isolation]  # "labels", "learn"
+    drift_store: Any  # where concept_drift records are kept for the API
+    keep_records: int
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # the learn agent and the timers never touch a model at once
+    concept_unstored: list = field(default_factory=list)  # concept_drift records sent but not yet in Redis
+
+
+def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, pending: PendingStore,
+            drift_store: Any) -> Learning:
+    """Register the labels and learn agents, their timers and stop hooks on ``app``."""
+    learners = Learners(registry_factory, settings.signing_key_bytes(), settings.allow_unsigned,
+                        every_examples=settings.snapshot_every_examples, every_seconds=settings.snapshot_every_seconds,
+                        window=settings.metrics_window,
+                        concept_detector=settings.concept_detector if settings.monitoring else None,
+                        concept_params=settings.concept_params)
+    learning = Learning(pending, LabelJoiner(pending, settings.max_event_bytes), learners,
+                        {"labels": Isolation("labels"), "learn": Isolation("learn")}, drift_store,
+                        settings.drift_keep_windows)
+    send_deadletters = sender(app, topics.deadletter)
+
+    async def join(batch) -> None:
+        joiner = learning.joiner
+        parts = await learning.isolation["labels"].run_async(messages_of(batch), joiner.join, joiner.failed)
+        joined = Joined.merge(parts)
+        producer = kafka_producer(app)
+        await asyncio.gather(send_keyed(producer, topics.training, joined.examples),
+                             send_keyed(producer, topics.deadletter, joined.deadletters))
+        await pending.forget(joined.matched)
+
+    @app.agent(app.topic(topics.labels, partitions=settings.partitions), name="labels", concurrency=1)
+    async def join_labels(stream):
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_timeout):
+            # The batch is acked only after it.
+            await until_done(partial(join, batch), "joining labels", attempt_seconds=10.0, redis_client=pending.redis)
+
+    async def learn_and_send(batch) -> None:
+        async with learning.lock:
+            await learning.isolation["learn"].run_async(batch, learners.learn_batch, learners.reject)
+            await learners.deadletters.flush(send_deadletters)
+            if learners.drift_events:
+                # Before any snapshot that includes the detection (a replay would not find it again).
+                await _send_concept_drifts(app, topics, learning)
+
+    @app.agent(app.topic(topics.training, partitions=settings.partitions), name="learn", concurrency=1)
+    async def learn(stream):
+        # noack: a training event is acked only once a snapshot includes it (see stream.learning.learners).
+        async for batch in stream.noack_take(settings.batch_size, within=settings.batch_timeout):
+            await until_done(partial(learn_and_send, batch), "learning")
+            await _snapshot_due(learning)
+
+    @app.timer(min(1.0, settings.snapshot_every_seconds))
+    async def snapshot_by_time() -> None:
+        await _snapshot_due(learning)
+        await _store_concept_drifts(learning)  # those Redis did not take when they were sent
+
+    @app.timer(settings.model_refresh_seconds)
+    async def follow_deployments() -> None:
+        try:
+            async with learning.lock:
+                await learners.check_versions()
+        except Exception as exc:  # registry away: keep learning the versions we have
+            log.warning("cannot check deployments: %s", exc)
+
+    @app.timer(0.5)
+    async def retry_held_labels() -> None:
+        await pending.recover()
+        try:
+            retry = await learning.joiner.retry_held()
+            if retry.examples or retry.unmatched:
+                producer = kafka_producer(app)
+                await asyncio.gather(send_keyed(producer, topics.training, retry.examples),
+                                     send_keyed(producer, topics.deadletter, retry.unmatched))
+            await learning.joiner.finish_held(retry)
+        except Exception as exc:  # the labels stay held: retried when their lease ends
+            log.warning("cannot retry held labels: %s", exc)
+
+    @app.timer(min(5.0, pending.bucket_seconds))
+    async def account_pending() -> None:
+        try:
+            await pending.account()
+        except Exception as exc:  # Redis away: scoring goes on, the next round catches up
+            log.warning("pending accounting failed: %s", exc)
+
+    on_partitions_moved(app, topics.training, learning.lock, learners.drop_partitions)
+
+    async def snapshot_learners() -> None:
+        await _snapshot_due(learning, force_time=True)
+
+    app.before_stop.append(snapshot_learners)
+    return learning
+
+
+async def _snapshot_due(learning: Learning, force_time: bool = False) -> None:
+    try:
+        async with learning.lock:
+            for name in learning.learners.due(force_time=force_time):
+                await learning.learners.snapshot(name)
+    except Exception as exc:  # the events stay unacked; the next round writes the snapshot
+        log.warning("cannot write snapshot: %s: %s", type(exc).__name__, exc)
+
+
+async def _send_concept_drifts(app: Any, topics: TopicNames, learning: Learning) -> None:
+    """Send the learner's concept_drift records (the batch waits for it, like its other outputs),
+    then keep them in Redis for the API (retried by a timer while Redis is away)."""
+    events = learning.learners.drift_events
+    records = list(events)
+    await send_keyed(kafka_producer(app), topics.drift, [(r["model"].encode(), encode_record(r)) for r in records])
+    del events[:len(records)]
+    learning.concept_unstored.extend(records)
+    await _store_concept_drifts(learning)
+
+
+async def _store_concept_drifts(learning: Learning) -> None:
+    records = list(learning.concept_unstored)
+    if not records:
+        return
+    by_model = defaultdict(list)
+    for record in records:
+        by_model[record["model"]].append(record)
+    try:
+        for model, model_records in by_model.items():
+            await asyncio.to_thread(learning.drift_store.save_concept, model, model_records, learning.keep_records)
+    except Exception as exc:  # Redis away: the records are on drift-events; the API gets them later
+        log.warning("cannot store %d concept drift(s) in Redis yet: %s: %s", len(records), type(exc).__name__, exc)
+        return
+    del learning.concept_unstored[:len(records)]

@@ -1,0 +1,117 @@
+"""The label join: ``labels`` ──► matched with the remembered prediction ──► ``training``.
+
+Examples are keyed by model name, so every example of a model lands on one partition and exactly
+one worker learns it. Labels that come before their event are held in the pending store and
+retried under a lease; bad labels are dead-lettered with their reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from stream.model.schema import InvalidInput
+from stream.transport.isolation import processing_error_record
+from stream.wire.events import Label, deadletter_record, parse_label, training_example
+
+from .pending import PendingStore
+
+
+class LabelJoiner:
+    """Turns labels into training examples; holds early labels; dead-letters bad ones."""
+
+    def __init__(self, pending: PendingStore, max_bytes: int):
+        self.pending = pending
+        self.max_bytes = max_bytes
+        self.deadlettered: Counter[str] = Counter()
+
+    async def join(self, messages) -> "Joined":
+        """Join a batch of ``labels`` messages. Safe to call again with the same messages (the
+        pending entries stay until :meth:`PendingStore.forget`, and holding a label twice holds it once)."""
+        labels: list[Label] = []
+        deadletters = []
+        now = time.time()
+        for message in messages:
+            try:
+                labels.append(parse_label(message.value, self.max_bytes))
+            except InvalidInput as error:
+                self.deadlettered[error.reason] += 1
+                record = deadletter_record(error, topic=message.topic, partition=message.partition,
+                                           offset=message.offset, raw=message.value, ts=now)
+                deadletters.append((message.key, json.dumps(record).encode()))
+        entries = await self.pending.lookup([label.id for label in labels])
+        examples, matched, early = [], [], []
+        for label, entry in zip(labels, entries):
+            if entry is None:
+                early.append({"id": label.id, "label": label.label, "model": label.model})
+                continue
+            examples.append((entry["m"].encode(), training_example(label.id, entry["m"], entry["v"], entry["f"],
+                                                                   label.label, entry["p"], entry["t"])))
+            matched.append((label.id, entry))
+        await self.pending.hold(early)
+        return Joined(examples, matched, deadletters)
+
+    def failed(self, message, exc: Exception) -> "Joined":
+        """A label whose join raised (a bug, not Redis): its ``processing_error`` dead letter."""
+        self.deadlettered["processing_error"] += 1
+        return Joined(deadletters=[processing_error_record(message.topic, message.partition, message.offset, message.key,
+                                                           message.value, exc)])
+
+    async def retry_held(self) -> "HeldRetry":
+        """Join held labels whose event has arrived; give up on those past their deadline. The
+        caller sends the outputs, then calls :meth:`finish_held`."""
+        claimed = await self.pending.claim_held()
+        retry = HeldRetry()
+        if not claimed:
+            return retry
+        entries = await self.pending.lookup([label["id"] for _, label, _ in claimed])
+        now = time.time()
+        for (member, label, deadline), entry in zip(claimed, entries):
+            if entry is not None:
+                retry.examples.append((entry["m"].encode(), training_example(
+                    label["id"], entry["m"], entry["v"], entry["f"], label["label"], entry["p"], entry["t"])))
+                retry.matched.append((label["id"], entry))
+                retry.done.append(member)
+            elif deadline > now:
+                retry.waiting.append(member)
+            else:
+                error = InvalidInput("unmatched_label", f"no prediction for event {label['id']!r} within the grace period")
+                record = deadletter_record(error, topic="labels", partition=None, offset=None,
+                                           raw=json.dumps(label).encode(), ts=now, event_id=label["id"], model=label.get("model"))
+                retry.unmatched.append((label["id"].encode(), json.dumps(record).encode()))
+                retry.done.append(member)
+        return retry
+
+    async def finish_held(self, retry: "HeldRetry") -> None:
+        """After the retry's examples and dead letters are on the broker: forget the matched
+        predictions and take the finished labels off the held list."""
+        await self.pending.forget(retry.matched, late=len(retry.matched))
+        await self.pending.release_held(retry.done, retry.waiting, unmatched=len(retry.unmatched))
+
+
+@dataclass
+class Joined:
+    """What joining labels made: training examples as (key, value), matched entries for
+    :meth:`PendingStore.forget` once the examples are on the broker, dead letters as (key, value)."""
+
+    examples: list = field(default_factory=list)
+    matched: list = field(default_factory=list)
+    deadletters: list = field(default_factory=list)
+
+    @classmethod
+    def merge(cls, parts: list["Joined"]) -> "Joined":
+        return cls([e for p in parts for e in p.examples], [m for p in parts for m in p.matched],
+                   [d for p in parts for d in p.deadletters])
+
+
+@dataclass
+class HeldRetry:
+    """One retry of the held labels: what to send, and what to release once it is sent."""
+
+    examples: list = field(default_factory=list)  # (key, value) for ``training``
+    unmatched: list = field(default_factory=list)  # (key, value) dead letters for ``deadletter``
+    matched: list = field(default_factory=list)  # (event id, entry) for PendingStore.forget
+    done: list = field(default_factory=list)  # held members that are finished
+    waiting: list = field(default_factory=list)  # held members to retry later

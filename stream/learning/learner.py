@@ -1,0 +1,189 @@
+"""Test-then-train for one deployed model, with prequential metrics, concept-drift detection and
+snapshot state.
+
+No Kafka or Redis here: the learning agent feeds examples in training-topic order and decides
+when to snapshot; this class does the learning and keeps what a restart needs to continue exactly
+where the snapshot left off (the model, the metrics, the training-topic offsets it includes and
+the ids it has learned recently, to skip the duplicates that at-least-once delivery brings).
+
+>>> from river import linear_model, preprocessing
+>>> meta = {"name": "m", "task": "binary_classification", "classes": [False, True],
+...         "schema": {"features": {"x": "number"}}}
+>>> learner = ModelLearner("m", "champion", 1, meta, preprocessing.StandardScaler() | linear_model.LogisticRegression())
+>>> for i in range(200):
+...     _ = learner.learn({"x": float(i % 10)}, i % 10 > 4, f"e{i}", partition=0, offset=i)
+>>> learner.n_learned, round(learner.metrics.overall()["accuracy"], 2)
+(200, 0.97)
+>>> learner.learn({"x": 1.0}, False, "e3", partition=0, offset=3) is None  # already learned
+True
+
+With a concept-drift detector on its errors, a learner reports where the concept changed (the
+labels flip at example 2000); when its errors fall back, once it has learned the new concept, that
+is counted as an improvement, not reported as drift:
+
+>>> from monitors import ConceptDriftMonitor
+>>> learner = ModelLearner("m", "champion", 1, meta, preprocessing.StandardScaler() | linear_model.LogisticRegression(),
+...                        concept=ConceptDriftMonitor("adwin"))
+>>> for i in range(3000):
+...     _ = learner.learn({"x": float(i % 10)}, (i % 10 > 4) != (i >= 2000), f"e{i}", partition=0, offset=i)
+>>> [(d["kind"], d["position"], d["event_id"]) for d in learner.concept_drifts]
+[('concept_drift', 2015, 'e2015')]
+>>> learner.concept.n_improvements
+1
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from typing import Any
+
+from river import metrics, utils
+
+from stream.model.artifact import Artifact
+from stream.model.predictor import Predictor
+from stream.wire.drift import concept_record
+
+REGRESSION = "regression"
+BINARY = "binary_classification"
+
+
+def positive_class(classes: list) -> Any:
+    """The class a binary F1 counts as positive: True if present, else the second by ``str``."""
+    if True in classes and all(isinstance(c, bool) for c in classes):
+        return True
+    return sorted(classes, key=str)[-1]
+
+
+class PrequentialMetrics:
+    """Metrics of predictions made before learning each example: overall and over a recent window."""
+
+    def __init__(self, task: str, classes: list, window: int = 1000):
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        self.task = task
+        self.window = window
+        self.positive = (positive_class(classes) if classes else True) if task == BINARY else None
+        self._overall = self._make(None)
+        self._recent = self._make(window)
+
+    def _make(self, window: int | None) -> dict:
+        def m(cls, **kw):
+            return cls(**kw) if window is None else utils.Rolling(cls, window_size=window, **kw)
+
+        if self.task == REGRESSION:
+            return {"mae": m(metrics.MAE), "rmse": m(metrics.RMSE)}
+        if self.task == BINARY:
+            return {"accuracy": m(metrics.Accuracy), "f1": m(metrics.F1, pos_val=self.positive), "log_loss": m(metrics.LogLoss)}
+        return {"accuracy": m(metrics.Accuracy), "f1": m(metrics.MacroF1), "log_loss": m(metrics.CrossEntropy)}
+
+    def update(self, y_true: Any, y_pred: Any, proba: dict | None) -> None:
+        for group in (self._overall, self._recent):
+            for name, metric in group.items():
+                if name == "log_loss":
+                    if self.task == BINARY:
+                        metric.update(y_true == self.positive, (proba or {}).get(self.positive, 0.0))
+                    else:
+                        metric.update(y_true, proba or {})
+                else:
+                    metric.update(y_true, y_pred)
+
+    def overall(self) -> dict:
+        return {k: _finite(m.get()) for k, m in self._overall.items()}
+
+    def recent(self) -> dict:
+        return {k: _finite(m.get()) for k, m in self._recent.items()}
+
+
+class ModelLearner:
+    """Learns one alias (champion or challenger) of one model, example by example."""
+
+    def __init__(self, name: str, alias: str, version: int, metadata: dict, model: Any, *, window: int = 1000,
+                 remember_ids: int = 100_000, concept: Any = None):
+        self.name, self.alias, self.version = name, alias, version
+        self.metadata = metadata
+        self.model = model
+        self.predictor = Predictor.from_artifact(Artifact(metadata=metadata, model=model), version=version)
+        self.classes = list(metadata.get("classes") or [])
+        self.by_str = {str(c): c for c in self.classes}
+        self.metrics = PrequentialMetrics(metadata["task"], self.classes, window)
+        self.n_learned = 0
+        self.duplicates = 0
+        self.offsets: dict[int, int] = {}  # training partition -> last offset learned
+        self.recent_ids: OrderedDict[str, None] = OrderedDict()
+        self.remember_ids = remember_ids
+        self.concept = concept  # a monitors.ConceptDriftMonitor fed this learner's errors, or None
+        self.concept_drifts: list[dict] = []  # concept_drift records not yet taken by the stream
+
+    def learn(self, x: dict, y: Any, event_id: str, partition: int, offset: int) -> float | None:
+        """Test, then train. Returns the example's error (0/1, or absolute error), None if skipped."""
+        if offset <= self.offsets.get(partition, -1):
+            return None  # already in the snapshot this learner started from
+        self.offsets[partition] = offset
+        if event_id in self.recent_ids:
+            self.duplicates += 1
+            return None
+        self.recent_ids[event_id] = None
+        if len(self.recent_ids) > self.remember_ids:
+            self.recent_ids.popitem(last=False)
+        x = self.predictor.schema.validate(x)
+        result = self.predictor.predict(x)
+        y_pred = result["prediction"]
+        proba = {self.by_str.get(k, k): p for k, p in result["proba"].items()} if "proba" in result else None
+        self.metrics.update(y, y_pred, proba)
+        self.model.learn_one(x, y)
+        self.n_learned += 1
+        if self.metrics.task == REGRESSION:
+            error = abs(float(y) - float(y_pred))
+        else:
+            error = 0.0 if y_pred == y else 1.0
+        if self.concept is not None and self.concept.update(error):
+            self.concept_drifts.append(concept_record(
+                self.name, self.version, self.alias, self.concept.to_dict(), self.concept.last_drift, event_id=event_id,
+                partition=partition, offset=offset, metrics=self.metrics.recent(), ts=time.time(),
+            ))
+        return error
+
+    def info(self) -> dict:
+        """What ``driftline models show`` and ``/api/models`` report (JSON)."""
+        return {
+            "alias": self.alias,
+            "version": self.version,
+            "n_learned": self.n_learned,
+            "duplicates_skipped": self.duplicates,
+            "offsets": {str(p): o for p, o in self.offsets.items()},
+            "metrics": {"overall": self.metrics.overall(), "recent": self.metrics.recent(), "window": self.metrics.window},
+        }
+
+    # Snapshots ---------------------------------------------------------------------------------
+    def snapshot_artifact(self, baseline: dict | None = None) -> Artifact:
+        """The model as scorers load it: the deployed metadata plus what it has learned since.
+
+        The service passes no ``baseline``: a snapshot's metadata names its version's baseline
+        (``baseline.id``), which stays in the version's artifact rather than in every snapshot.
+        """
+        metadata = dict(self.metadata, version=self.version, learned=self.info())
+        return Artifact(metadata=metadata, model=self.model, baseline=baseline or {})
+
+    def state(self) -> dict:
+        """Everything besides the model that a restart needs (pickled inside a signed artifact)."""
+        return {"metrics": self.metrics, "n_learned": self.n_learned, "duplicates": self.duplicates,
+                "offsets": dict(self.offsets), "recent_ids": self.recent_ids, "concept": self.concept}
+
+    def restore(self, state: dict) -> None:
+        self.metrics = state["metrics"]
+        self.n_learned = state["n_learned"]
+        self.duplicates = state["duplicates"]
+        self.offsets = dict(state["offsets"])
+        self.recent_ids = state["recent_ids"]
+        # The detector goes on from where the snapshot left it (so a replay after a crash finds
+        # the same drifts), unless the configured detector changed since.
+        restored = state.get("concept")
+        if restored is not None and self.concept is not None and \
+                (restored.detector, restored.params) == (self.concept.detector, self.concept.params):
+            self.concept = restored
+
+
+def _finite(value: float) -> float | None:
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None

@@ -1,0 +1,209 @@
+"""The learners a worker owns: one per deployed model alias, fed from ``training``.
+
+``training`` ──► Learners (test-then-train champion and challenger, snapshots to the registry).
+The label join that writes ``training`` is :mod:`stream.learning.joiner`.
+
+Exactly-once learning on top of at-least-once Kafka: a training event is acknowledged only once a
+snapshot that includes it is in the registry, so after a crash Faust redelivers exactly the
+examples learned since the last snapshot; the learner restores that snapshot and skips what it
+already holds (by training offset, and by event id for duplicated examples).
+
+The champion's learner feeds its per-example errors to a concept-drift detector (saved with its
+snapshots, so a replay finds the same drifts); its detections wait in :attr:`Learners.drift_events`
+for the agent to send to ``drift-events``. Snapshots do not repeat the version's drift baseline
+(tens to hundreds of kB): it stays in the version's artifact, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+from stream.model import artifact as artifacts
+from stream.model.schema import InvalidInput
+from stream.registry.registry import ALIASES, Registry
+from stream.transport.isolation import DeadLetterBuffer
+from stream.wire.events import deadletter_record, parse_training_example
+
+from .learner import ModelLearner
+
+log = logging.getLogger(__name__)
+
+
+class Learners:
+    """The learners this worker owns, their snapshots, and the acks that wait for them."""
+
+    def __init__(self, registry_factory, key: bytes | None, allow_unsigned: bool, *, every_examples: int,
+                 every_seconds: float, window: int, concept_detector: str | None = None, concept_params: dict | None = None):
+        self._registry_factory = registry_factory
+        self._registry: Registry | None = None
+        self.key = key
+        self.allow_unsigned = allow_unsigned
+        self.every_examples = every_examples
+        self.every_seconds = every_seconds
+        self.window = window
+        self.learners: dict[tuple[str, str], ModelLearner] = {}
+        self.partition_of: dict[str, int] = {}  # model -> the training partition its examples come from
+        self.unacked: dict[str, list] = {}  # model -> Faust events learned but not yet in a snapshot
+        self.since_snapshot: dict[str, int] = {}
+        self.last_snapshot: dict[str, float] = {}
+        self.skipped = 0
+        self.deadletters = DeadLetterBuffer()  # sent by the agent after each batch
+        self.handled: dict[int, int] = {}  # training partition -> last offset handled here
+        self.concept_detector = concept_detector  # None: no concept-drift detection
+        self.concept_params = dict(concept_params or {})
+        self.drift_events: list[dict] = []  # concept_drift records waiting to be sent
+
+    def _concept_monitor(self, task: str):
+        """A fresh detector for a champion's errors (None when detection is off or does not fit)."""
+        if self.concept_detector is None:
+            return None
+        from monitors import ConceptDriftMonitor
+
+        monitor = ConceptDriftMonitor(self.concept_detector, seed=42, **self.concept_params)
+        if monitor.spec.binary and task == "regression":
+            log.warning("concept-drift detector %s takes 0/1 errors only: no concept-drift detection for regressors",
+                        self.concept_detector)
+            return None
+        return monitor
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = self._registry_factory()
+        return self._registry
+
+    def _load(self, name: str) -> dict[str, ModelLearner]:
+        """Learners for a model's champion and challenger: from their snapshots, else from the artifact."""
+        loaded = {}
+        for alias, version in self.registry.aliases(name).items():
+            if alias not in ALIASES:
+                continue
+            snapshot = self.registry.fetch_snapshot(name, alias)
+            state = None
+            if snapshot is not None and snapshot[0]["version"] == version:
+                _, data, state_blob = snapshot
+                state = artifacts.loads(state_blob, self.key, allow_unsigned=self.allow_unsigned).model if state_blob else None
+            else:
+                data = self.registry.fetch(name, version)
+            art = artifacts.loads(data, self.key, allow_unsigned=self.allow_unsigned)
+            metadata = {k: v for k, v in art.metadata.items() if k != "learned"}
+            concept = self._concept_monitor(metadata["task"]) if alias == "champion" else None
+            learner = ModelLearner(name, alias, version, metadata, art.model, window=self.window, concept=concept)
+            if state is not None:
+                learner.restore(state)
+            loaded[alias] = learner
+            log.info("learner %s/%s v%s starts at %d examples (%s)", name, alias, version, learner.n_learned,
+                     "snapshot" if state is not None else "deployed artifact")
+        return loaded
+
+    async def ensure(self, name: str, partition: int) -> bool:
+        """Make sure this worker has learners for ``name``; False if the model has no champion."""
+        if any(key[0] == name for key in self.learners):
+            return True
+        loaded = await asyncio.to_thread(self._load, name)
+        for alias, learner in loaded.items():
+            self.learners[(name, alias)] = learner
+        self.partition_of[name] = partition
+        self.last_snapshot.setdefault(name, time.monotonic())
+        return "champion" in loaded
+
+    async def learn_batch(self, events) -> None:
+        """Learn a batch of training events. Safe to call again with the same batch after a failure
+        (Redis away while loading a learner): events handled already are passed over."""
+        for event in events:
+            message = event.message
+            if message.offset <= self.handled.get(message.partition, -1):
+                continue
+            try:
+                example = parse_training_example(message.value)
+            except InvalidInput as error:
+                self.reject(event, error)
+                continue
+            name = example.model
+            if not await self.ensure(name, message.partition):
+                self.skipped += 1  # no champion (any more): nothing to learn
+                event.ack()
+                self.handled[message.partition] = message.offset
+                continue
+            for alias in ALIASES:
+                learner = self.learners.get((name, alias))
+                if learner is None:
+                    continue
+                try:
+                    learner.learn(example.features, example.label, example.id, message.partition, message.offset)
+                    if learner.concept_drifts:
+                        self.drift_events.extend(learner.concept_drifts)
+                        learner.concept_drifts = []
+                except Exception as error:
+                    if alias == "champion":
+                        if not isinstance(error, InvalidInput):  # a label the model cannot take (e.g. an unknown class)
+                            error = InvalidInput("invalid_label", f"{type(error).__name__}: {error}")
+                        self._deadletter(message, error, event_id=example.id, model=name)
+            self.unacked.setdefault(name, []).append(event)
+            self.since_snapshot[name] = self.since_snapshot.get(name, 0) + 1
+            self.handled[message.partition] = message.offset
+
+    def reject(self, event, error: Exception) -> None:
+        """Dead-letter a training event that cannot be learned (acked once its dead letter is sent).
+        Also the isolation fallback for an event whose learning raised."""
+        if not isinstance(error, InvalidInput):
+            error = InvalidInput("processing_error", f"{type(error).__name__}: {error}"[:500])
+        self._deadletter(event.message, error, event=event)
+        self.handled[event.message.partition] = max(event.message.offset, self.handled.get(event.message.partition, -1))
+
+    def _deadletter(self, message, error: InvalidInput, *, event=None, event_id: str | None = None, model: str | None = None) -> None:
+        record = deadletter_record(error, topic=message.topic, partition=message.partition, offset=message.offset,
+                                   raw=message.value, ts=time.time(), event_id=event_id, model=model)
+        self.deadletters.add(message.key, json.dumps(record, default=str).encode(), error.reason, event)
+
+    def due(self, force_time: bool = False) -> list[str]:
+        now = time.monotonic()
+        return [
+            name for name, events in self.unacked.items()
+            if events and (self.since_snapshot.get(name, 0) >= self.every_examples
+                           or now - self.last_snapshot.get(name, now) >= self.every_seconds or force_time)
+        ]
+
+    async def snapshot(self, name: str) -> None:
+        """Write the model's learners to the registry, then ack the events they include."""
+        learners = [learner for (n, _), learner in self.learners.items() if n == name]
+        await asyncio.to_thread(self._write_snapshots, learners)
+        for event in self.unacked.pop(name, []):
+            event.ack()
+        self.since_snapshot[name] = 0
+        self.last_snapshot[name] = time.monotonic()
+
+    def _write_snapshots(self, learners: list[ModelLearner]) -> None:
+        for learner in learners:
+            # No baseline: it is the version's, kept once in the version's artifact.
+            data = artifacts.dumps(learner.snapshot_artifact(), self.key)
+            state = artifacts.dumps(artifacts.Artifact({"name": learner.name, "kind": "learner_state"}, learner.state()), self.key)
+            revision = self.registry.write_snapshot(learner.name, learner.alias, learner.version, data, learner.info(), state)
+            log.debug("snapshot %s/%s revision %d at %d examples", learner.name, learner.alias, revision, learner.n_learned)
+
+    def drop_partitions(self, partitions: set[int]) -> None:
+        """Forget learners whose training partition moved to another worker (it restores the snapshot)."""
+        for partition in partitions:
+            self.handled.pop(partition, None)
+        for name, partition in list(self.partition_of.items()):
+            if partition in partitions:
+                for alias in ALIASES:
+                    self.learners.pop((name, alias), None)
+                self.unacked.pop(name, None)
+                self.partition_of.pop(name, None)
+
+    async def check_versions(self) -> None:
+        """Restart a model's learners when its champion or challenger changed in the registry."""
+        for name in {n for n, _ in self.learners}:
+            aliases = await asyncio.to_thread(self.registry.aliases, name)
+            mine = {alias: learner.version for (n, alias), learner in self.learners.items() if n == name}
+            if {a: v for a, v in aliases.items() if a in ALIASES} != mine:
+                if self.unacked.get(name):
+                    await self.snapshot(name)
+                partition = self.partition_of.get(name, 0)
+                for alias in ALIASES:
+                    self.learners.pop((name, alias), None)
+                await self.ensure(name, partition)

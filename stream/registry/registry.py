@@ -1,0 +1,217 @@
+"""The model registry in Redis: versions per model, aliases, and an append-only audit log.
+
+Keys (all under ``driftline:``)::
+
+    models                      SET   of model names
+    model:NAME:seq              INT   last version number handed out
+    model:NAME:versions         HASH  version -> JSON (metadata, sha256, size, registered_at)
+    model:NAME:artifact:V       BYTES the signed artifact of version V
+    model:NAME:aliases          HASH  alias (champion, challenger) -> version
+    model:NAME:snapshot:ALIAS   HASH  the learner's latest snapshot of that alias: revision, version,
+                                      info (JSON: examples learned, metrics, training offsets), artifact
+    audit                       STREAM one entry per register / alias move, with its reason
+
+The registry stores artifacts as they are (signed); loading verifies them, so whoever can write
+to Redis still cannot make a worker unpickle code that was not signed with the key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterable
+
+import redis
+
+from stream.errors import RegistryError
+from stream.model import artifact as artifacts
+
+from .redis_client import redis_client
+
+ALIASES = ("champion", "challenger")
+NAMESPACE = "driftline:"
+
+
+def _k(*parts: Any) -> str:
+    return NAMESPACE + ":".join(str(p) for p in parts)
+
+
+class Registry:
+    """Synchronous registry client (the CLI uses it directly, the worker from a thread)."""
+
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+
+    @classmethod
+    def from_url(cls, url: str, timeout: float = 5.0) -> "Registry":
+        return cls(redis_client(url, timeout))
+
+    # Writing -------------------------------------------------------------------------------------
+    def register(self, data: bytes, metadata: dict, alias: str | None = None, reason: str = "") -> int:
+        """Store an artifact as a new version (or find the identical one) and optionally move an alias."""
+        name = metadata.get("name")
+        if not name:
+            raise RegistryError("artifact metadata has no model name")
+        if metadata.get("compact"):
+            # A compact (edge) artifact has no baseline and cannot keep learning online.
+            raise RegistryError(
+                f"artifact of {name!r} is compact (an edge export that cannot keep learning and has no "
+                "drift baseline): deploy the full artifact instead (driftline export without --compact)"
+            )
+        sha = artifacts.digest(data)
+        existing = self._version_with_digest(name, sha)
+        if existing is not None:
+            version = existing
+        else:
+            version = int(self.redis.incr(_k("model", name, "seq")))
+            record = {
+                "version": version,
+                "sha256": sha,
+                "size": len(data),
+                "registered_at": time.time(),
+                "metadata": dict(metadata, version=version),
+            }
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.sadd(_k("models"), name)
+            pipe.set(_k("model", name, "artifact", version), data)
+            pipe.hset(_k("model", name, "versions"), version, json.dumps(record, default=str))
+            pipe.xadd(_k("audit"), _audit_entry("register", name, version, None, reason or "registered"))
+            pipe.execute()
+        if alias:
+            self.set_alias(name, alias, version, reason or f"deployed version {version}")
+        return version
+
+    def set_alias(self, name: str, alias: str, version: int, reason: str = "") -> int | None:
+        """Point ``alias`` at ``version``; returns the version it pointed at before (or None)."""
+        if alias not in ALIASES:
+            raise RegistryError(f"unknown alias {alias!r}; aliases are {', '.join(ALIASES)}")
+        if not self.redis.hexists(_k("model", name, "versions"), version):
+            raise RegistryError(f"model {name!r} has no version {version}")
+        previous = self.redis.hget(_k("model", name, "aliases"), alias)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(_k("model", name, "aliases"), alias, version)
+        pipe.xadd(_k("audit"), _audit_entry("alias", name, version, alias, reason, previous))
+        pipe.execute()
+        return int(previous) if previous is not None else None
+
+    # Reading -------------------------------------------------------------------------------------
+    def models(self) -> list[str]:
+        return sorted(m.decode() for m in self.redis.smembers(_k("models")))
+
+    def aliases(self, name: str) -> dict[str, int]:
+        return {a.decode(): int(v) for a, v in self.redis.hgetall(_k("model", name, "aliases")).items()}
+
+    def versions(self, name: str) -> list[dict]:
+        raw = self.redis.hgetall(_k("model", name, "versions"))
+        return sorted((json.loads(v) for v in raw.values()), key=lambda r: r["version"])
+
+    def champions(self, names: Iterable[str] | None = None) -> dict[str, int | None]:
+        """Every model's champion version (None where a model has none), in one round trip."""
+        names = self.models() if names is None else list(names)
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hget(_k("model", name, "aliases"), "champion")
+        return {n: (int(v) if v is not None else None) for n, v in zip(names, pipe.execute())}
+
+    def resolve(self, name: str, ref: str | int | None = "champion") -> int:
+        """A version number from an alias name or a version number."""
+        if name not in self.models():
+            raise RegistryError(f"unknown model {name!r}; known models: {', '.join(self.models()) or 'none'}")
+        ref = "champion" if ref in (None, "") else ref
+        if isinstance(ref, int) or str(ref).isdigit():
+            version = int(ref)
+            if not self.redis.hexists(_k("model", name, "versions"), version):
+                raise RegistryError(f"model {name!r} has no version {version}")
+            return version
+        version = self.aliases(name).get(str(ref))
+        if version is None:
+            raise RegistryError(f"model {name!r} has no {ref} (deploy one with: driftline deploy FILE --alias {ref})")
+        return version
+
+    def fetch(self, name: str, version: int) -> bytes:
+        data = self.redis.get(_k("model", name, "artifact", version))
+        if data is None:
+            raise RegistryError(f"model {name!r} has no version {version}")
+        return data
+
+    def show(self, name: str) -> dict:
+        """Everything about one model: aliases, versions, what its learners learned, the audit log."""
+        if name not in self.models():
+            raise RegistryError(f"unknown model {name!r}; known models: {', '.join(self.models()) or 'none'}")
+        return dict(self.summary(name), versions=self.versions(name), audit=self.audit(name))
+
+    def summary(self, name: str) -> dict:
+        """Aliases and live learning state (examples learned, prequential metrics, snapshot revision and age)."""
+        learning = {}
+        for alias in self.aliases(name):
+            info = self.snapshot_info(name, alias)
+            if info is not None:
+                learning[alias] = dict(info, snapshot_age_seconds=round(time.time() - info["written_at"], 1))
+        return {"name": name, "aliases": self.aliases(name), "learning": learning}
+
+    def audit(self, name: str | None = None, count: int = 1000) -> list[dict]:
+        entries = []
+        for entry_id, fields in self.redis.xrange(_k("audit"), count=count if name is None else None):
+            entry = {k.decode(): v.decode() for k, v in fields.items()}
+            if name is None or entry.get("model") == name:
+                entries.append(dict(entry, id=entry_id.decode()))
+        return entries[-count:]
+
+    # Snapshots of the learning models ----------------------------------------------------------
+    def write_snapshot(self, name: str, alias: str, version: int, data: bytes, info: dict, state: bytes = b"") -> int:
+        """Store the learner's current model (and its signed learner state) for ``alias``."""
+        revision = int(self.redis.incr(_k("model", name, "snapshot_seq")))
+        self.redis.hset(_k("model", name, "snapshot", alias), mapping={
+            "revision": revision,
+            "version": version,
+            "info": json.dumps(dict(info, revision=revision, version=version, written_at=time.time()), default=str),
+            "artifact": data,
+            "state": state,
+        })
+        return revision
+
+    def snapshot_info(self, name: str, alias: str = "champion") -> dict | None:
+        raw = self.redis.hget(_k("model", name, "snapshot", alias), "info")
+        return json.loads(raw) if raw is not None else None
+
+    def fetch_snapshot(self, name: str, alias: str = "champion") -> tuple[dict, bytes, bytes] | None:
+        """(info, model artifact, learner state artifact) of the latest snapshot, or None."""
+        info, data, state = self.redis.hmget(_k("model", name, "snapshot", alias), ["info", "artifact", "state"])
+        return (json.loads(info), data, state or b"") if info is not None and data is not None else None
+
+    def serving_states(self, names: Iterable[str] | None = None) -> dict[str, tuple[int | None, int | None]]:
+        """Per model: (champion version, revision of its snapshot or None), in one round trip.
+
+        A snapshot counts only while it was taken from the current champion version.
+        """
+        names = self.models() if names is None else list(names)
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hget(_k("model", name, "aliases"), "champion")
+            pipe.hmget(_k("model", name, "snapshot", "champion"), ["version", "revision"])
+        replies = pipe.execute()
+        states = {}
+        for i, name in enumerate(names):
+            champion, (snap_version, revision) = replies[2 * i], replies[2 * i + 1]
+            champion = int(champion) if champion is not None else None
+            current = revision is not None and champion is not None and int(snap_version) == champion
+            states[name] = (champion, int(revision) if current else None)
+        return states
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    def _version_with_digest(self, name: str, sha: str) -> int | None:
+        for record in self.versions(name):
+            if record.get("sha256") == sha:
+                return int(record["version"])
+        return None
+
+
+def _audit_entry(action: str, name: str, version: int, alias: str | None, reason: str, previous: Any = None) -> dict:
+    entry = {"action": action, "model": name, "version": str(version), "reason": reason, "ts": f"{time.time():.3f}"}
+    if alias:
+        entry["alias"] = alias
+    if previous is not None:
+        entry["previous"] = previous.decode() if isinstance(previous, bytes) else str(previous)
+    return entry

@@ -1,0 +1,116 @@
+"""The score agent and the model refresh: ``events`` ──► ``predictions`` / ``deadletter``.
+
+The score agent works in batches (``take_events``): per-event awaits and per-event Faust sends
+cost most of the throughput. Each batch's outputs are handed to the producer without waiting,
+then awaited together before the batch is acknowledged, so offsets are committed only after every
+prediction and dead letter of the batch is on the broker (at-least-once; consumers of
+``predictions`` de-duplicate by event id). Agent concurrency stays 1 (faust-streaming #606:
+higher concurrency can commit past an unprocessed message).
+
+With drift monitoring on, each scored batch also sends one summary per model to ``monitoring``
+(:class:`~stream.monitoring.summaries.BatchSummarizer`); a failure there is counted, never stops
+scoring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from stream.settings import Settings
+from stream.transport.isolation import Isolation, until_done
+from stream.transport.messages import messages_of
+from stream.transport.producer import kafka_producer, send_keyed
+from stream.transport.topics import TopicNames
+
+from .model_cache import ModelCache
+from .scoring import Scorer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Serving:
+    """What the score path holds: the loaded models, the scorer and the agent's batch fallback."""
+
+    cache: ModelCache
+    scorer: Scorer
+    isolation: Isolation
+
+
+def install(app: Any, settings: Settings, topics: TopicNames, cache: ModelCache, pending: Any,
+            summarizer: Any = None) -> Serving:
+    """Register the score agent and the model refresh on ``app``. ``pending`` remembers each
+    prediction for its label (:class:`~stream.learning.pending.PendingStore`); ``summarizer``
+    (None: monitoring off) makes the batch summaries for drift monitoring."""
+    serving = Serving(cache, Scorer(cache, settings.default_model, settings.max_event_bytes), Isolation("score"))
+    events = app.topic(topics.events, partitions=settings.partitions)
+
+    @app.agent(events, name="score", concurrency=1)
+    async def score(stream):
+        await cache.ready.wait()
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_timeout):
+            await score_batch(app, serving, topics, pending, summarizer, batch)
+
+    @app.task
+    async def load_models() -> None:
+        await cache.refresh()
+        log.info("models loaded: %s", cache.describe())
+
+    @app.timer(settings.model_refresh_seconds)
+    async def refresh_models() -> None:
+        await cache.refresh()
+
+    return serving
+
+
+async def score_batch(app: Any, serving: Serving, topics: TopicNames, pending: Any, summarizer: Any, batch) -> None:
+    scorer = serving.scorer
+    messages = messages_of(batch)
+    parsed = scorer.parse(messages)  # never raises: a message it cannot parse is its dead letter
+    missing = scorer.missing_models(parsed)
+    if missing:
+        # A model deployed a moment ago should not dead-letter its first events.
+        await serving.cache.ensure_loaded(missing)
+    parts = serving.isolation.run(list(zip(messages, parsed)), scorer.score_items, scorer.failed)
+    outputs = [output for part in parts for output in part]
+    predictions = [(o.key, o.value) for o in outputs if o.ok]
+    deadletters = [(o.key, o.value) for o in outputs if not o.ok]
+    scored = [o.scored for o in outputs if o.scored is not None]
+    # An event that carries its label is learned from at once (test-then-train); the others
+    # wait in the pending store for their label.
+    examples = [(o.scored.model.encode(), o.example) for o in outputs if o.example is not None]
+    waiting = [s for s in scored if s.label is None]
+    summaries = summarizer.summaries(scored, time.time()) if summarizer is not None and scored else []
+
+    async def deliver() -> None:
+        producer = kafka_producer(app)
+        await asyncio.gather(
+            send_keyed(producer, topics.predictions, predictions),
+            send_keyed(producer, topics.deadletter, deadletters),
+            send_keyed(producer, topics.training, examples),
+            _send_summaries(producer, topics.monitoring, summarizer, summaries),
+        )
+
+    # Acked (and so committed) only when every output is on the broker: while the broker is
+    # away the batch waits and is sent again (at-least-once), instead of crashing the agent.
+    await asyncio.gather(until_done(deliver, "delivering predictions"), _remember(pending, waiting))
+
+
+async def _send_summaries(producer, topic: str, summarizer: Any, summaries: list) -> None:
+    if not summaries:
+        return
+    try:
+        await send_keyed(producer, topic, summaries)
+    except Exception as exc:  # a lost summary costs a window some rows; scoring goes on
+        summarizer.failed(exc)
+
+
+async def _remember(pending: Any, waiting: list) -> None:
+    try:
+        await pending.remember(waiting)
+    except Exception as exc:  # Redis away: keep scoring; these predictions cannot be learned from
+        log.warning("cannot remember predictions in Redis (%d not remembered so far): %s", pending.not_remembered, exc)

@@ -1,0 +1,185 @@
+"""Each worker's read-only copies of the deployed champions, refreshed from the registry.
+
+A refresh reads every model's champion version in one Redis round trip and loads only what
+changed, in a thread (unpickling a forest takes milliseconds to seconds; the event loop keeps
+scoring meanwhile). The new set of predictors replaces the old one in a single assignment, so a
+batch is scored entirely by old or entirely by new models, never by a half-loaded one. When Redis
+is unreachable the worker keeps what it has and says so in ``/health``.
+
+With drift monitoring on, each champion's drift baseline comes along (parsed once per version,
+from the version's artifact: learner snapshots do not repeat it), swapped in with its predictor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable, NamedTuple
+
+from stream.model import artifact as artifacts
+from stream.model.predictor import Predictor
+from stream.registry.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class MonitoredBaseline(NamedTuple):
+    """A champion version's drift baseline (a :class:`monitors.Baseline`) and how to read its predictions."""
+
+    version: int
+    baseline: Any
+    positive: str | None  # the ``proba`` key of a binary classifier's positive class
+
+
+def load_baseline(data: bytes, key: bytes | None, allow_unsigned: bool) -> Any:
+    """The :class:`monitors.Baseline` of an artifact's bytes, or None when it carries none."""
+    raw = artifacts.read_baseline(data, key, allow_unsigned=allow_unsigned)
+    if not raw:
+        return None
+    from monitors import Baseline  # numpy and scipy: only where monitoring runs
+
+    return Baseline.from_dict(raw)
+
+
+class ModelCache:
+    def __init__(self, registry_factory: Callable[[], Registry], key: bytes | None, allow_unsigned: bool = False,
+                 monitoring: bool = False):
+        self._registry_factory = registry_factory
+        self._registry: Registry | None = None
+        self._key = key
+        self._allow_unsigned = allow_unsigned
+        self.monitoring = monitoring
+        self.predictors: dict[str, Predictor] = {}
+        self.baselines: dict[str, MonitoredBaseline] = {}  # model -> its champion's baseline (monitoring on)
+        self.baseline_errors: dict[str, str] = {}  # model -> why its baseline cannot be used
+        self.known: dict[str, int | None] = {}  # every registered model -> champion version
+        self.load_errors: dict[str, str] = {}  # model -> why its champion could not be loaded
+        self.redis_ok = False
+        self.last_error: str | None = None
+        self.last_refresh_started = float("-inf")
+        self.refreshes = 0
+        self._checked: dict[str, float] = {}  # model name -> when a miss on it last forced a refresh
+        self.ready = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def get(self, name: str) -> Predictor | None:
+        return self.predictors.get(name)
+
+    async def refresh(self) -> None:
+        """Bring the predictors up to date with the registry's champions."""
+        async with self._lock:
+            await self._refresh_locked()
+
+    async def ensure_loaded(self, names: set[str], min_age: float = 0.5) -> None:
+        """Called when events name models this worker has not loaded.
+
+        Waits for a refresh that started after the miss was noticed, so a model deployed a moment
+        ago is found; a name that stays unknown costs at most one registry read per ``min_age``.
+        """
+        noticed = time.monotonic()
+        due = {n for n in names if noticed - self._checked.get(n, float("-inf")) >= min_age}
+        if not due:
+            return
+        async with self._lock:
+            if self.last_refresh_started < noticed:
+                await self._refresh_locked()
+        if len(self._checked) > 10_000:  # bounded even under a flood of made-up names
+            self._checked.clear()
+        self._checked.update(dict.fromkeys(due, noticed))
+
+    async def _refresh_locked(self) -> None:
+        self.last_refresh_started = time.monotonic()
+        try:
+            known, predictors, errors, baselines = await asyncio.to_thread(self._load_changes)
+        except Exception as exc:  # Redis down or timing out: keep scoring with what we have
+            if self.redis_ok or self.last_error is None:
+                log.warning("registry unreachable, keeping %d loaded model(s): %s", len(self.predictors), exc)
+            self.redis_ok = False
+            self.last_error = f"{type(exc).__name__}: {exc}"
+        else:
+            # One statement: a batch never sees a predictor with another version's baseline.
+            self.known, self.predictors, self.load_errors, self.baselines = known, predictors, errors, baselines
+            self.redis_ok, self.last_error = True, None
+            self.refreshes += 1
+        finally:
+            self.ready.set()
+
+    def _load_changes(self) -> tuple[dict, dict, dict, dict]:
+        if self._registry is None:
+            self._registry = self._registry_factory()
+        registry = self._registry
+        states = registry.serving_states()
+        known = {name: version for name, (version, _) in states.items()}
+        predictors: dict[str, Predictor] = {}
+        errors: dict[str, str] = {}
+        for name, (version, revision) in states.items():
+            if version is None:
+                continue
+            current = self.predictors.get(name)
+            if current is not None and (current.version, current.snapshot) == (version, revision):
+                predictors[name] = current
+                continue
+            try:
+                predictors[name] = self._load(registry, name, version, revision)
+                log.info("loaded model %s version %s snapshot %s", name, version, predictors[name].snapshot)
+            except Exception as exc:  # a bad artifact must not take the others down
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                if self.load_errors.get(name) != errors[name]:
+                    log.error("cannot load model %s version %s: %s", name, version, errors[name])
+                if current is not None:
+                    predictors[name] = current  # keep serving the previous champion
+        baselines = {}
+        if self.monitoring:
+            for name, predictor in predictors.items():
+                baseline = self._baseline(registry, predictor)
+                if baseline is not None:
+                    baselines[name] = baseline
+        return known, predictors, errors, baselines
+
+    def _baseline(self, registry: Registry, predictor: Predictor) -> MonitoredBaseline | None:
+        """The predictor's version's baseline: parsed once per version; a failure only stops monitoring."""
+        name, version = predictor.name, predictor.version
+        current = self.baselines.get(name)
+        if current is not None and current.version == version:
+            return current
+        if self.baseline_errors.get(name, "").startswith(f"version {version}:"):
+            return None  # already failed for this version: not again on every refresh
+        try:
+            baseline = load_baseline(registry.fetch(name, version), self._key, self._allow_unsigned)
+        except Exception as exc:
+            self.baseline_errors[name] = f"version {version}: {type(exc).__name__}: {exc}"
+            log.error("model %s version %s: cannot read its drift baseline, not monitored: %s", name, version, exc)
+            return None
+        if baseline is None:
+            self.baseline_errors[name] = f"version {version}: the artifact has no drift baseline"
+            log.warning("model %s version %s has no drift baseline: not monitored", name, version)
+            return None
+        self.baseline_errors.pop(name, None)
+        from stream.training.baseline import positive_key
+
+        return MonitoredBaseline(version, baseline, positive_key(predictor.metadata))
+
+    def _load(self, registry: Registry, name: str, version: int, revision: int | None) -> Predictor:
+        snapshot = registry.fetch_snapshot(name, "champion") if revision is not None else None
+        if snapshot is not None and snapshot[0]["version"] == version:
+            info, data, _ = snapshot
+            revision = info["revision"]  # it may have moved on since serving_states() was read
+        else:
+            data, revision = registry.fetch(name, version), None
+        loaded = artifacts.loads(data, self._key, allow_unsigned=self._allow_unsigned)
+        return Predictor.from_artifact(loaded, version=version, snapshot=revision)
+
+    def describe(self) -> dict:
+        return {
+            name: {
+                "champion": self.known.get(name),
+                "loaded_version": self.predictors[name].version if name in self.predictors else None,
+                "loaded_snapshot": self.predictors[name].snapshot if name in self.predictors else None,
+                "task": self.predictors[name].task if name in self.predictors else None,
+                "error": self.load_errors.get(name),
+                "baseline": self.baselines[name].baseline.id if name in self.baselines else None,
+                "baseline_error": self.baseline_errors.get(name),
+            }
+            for name in sorted(set(self.known) | set(self.predictors))
+        }

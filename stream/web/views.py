@@ -1,0 +1,215 @@
+"""The worker's HTTP endpoints: ``GET /health``, ``POST /predict``, the models and drift APIs.
+
+``GET /api/drift/NAME`` shows a model's drift status (the latest window's data and prediction
+drift verdicts, the latest concept drift), its recent windows, concept drifts and stored reports;
+``GET /api/drift/NAME/windows/ID`` (or ``latest``) one window's verdicts per column;
+``GET /api/drift/NAME/reports/ID`` its Evidently report (HTML, or JSON with ``?format=json``),
+rendered on demand when it is not stored.
+
+``POST /predict`` accepts one event object (answered with one prediction, or HTTP 422 and the
+dead-letter reason) or a JSON list of events (answered with ``{"results": [...]}``, one entry per
+event, each a prediction or ``{"id", "error": {"reason", "detail"}}``). It validates and predicts
+exactly as the stream does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+from aiohttp import web as aiohttp_web
+from faust.web import Request, Response
+from faust.web import View as FaustView
+
+from stream.learning.agents import Learning
+from stream.model.decoding import decode_json
+from stream.model.schema import InvalidInput
+from stream.monitoring.agents import Monitoring
+from stream.monitoring.store import REPORT_FORMATS, report_path
+from stream.registry import Registry
+from stream.serving.agents import Serving
+from stream.settings import Settings
+from stream.transport.isolation import is_infrastructure
+from stream.transport.producer import kafka_producer
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 10_000
+
+
+class View(FaustView):
+    """Every endpoint's answer to what it did not foresee: bad input is the client's 400 with its
+    reason, Redis or the broker away is a 503, and only a bug is a 500, with JSON and a log line
+    (no input may take a worker's endpoint down, nor answer with a traceback)."""
+
+    async def dispatch(self, request: Request) -> Response:
+        try:
+            return await super().dispatch(request)
+        except aiohttp_web.HTTPException as exc:  # aiohttp's own answers (body too large, ...)
+            return self.json({"error": {"reason": _http_reason(exc.status), "detail": exc.reason}}, status=exc.status)
+        except InvalidInput as error:
+            return self.json({"error": {"reason": error.reason, "detail": error.detail}}, status=400)
+        except Exception as exc:
+            if is_infrastructure(exc):
+                return self.json({"error": {"reason": "unavailable", "detail": f"{type(exc).__name__}: {exc}"}}, status=503)
+            log.exception("%s %s failed", request.method, request.path)
+            return self.json({"error": {"reason": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}}, status=500)
+
+
+def _http_reason(status: int) -> str:
+    return {413: "oversized", 404: "not_found", 405: "method_not_allowed"}.get(status, "bad_request")
+
+
+def install(app: faust.App, settings: Settings, *, serving: Serving, learning: Learning, monitoring: Monitoring) -> None:
+    """Register the endpoints on ``app``; they read each stage's state through what it hands in."""
+    registry_holder: dict[str, Registry] = {}
+    started = time.time()
+
+    def registry() -> Registry:
+        if "r" not in registry_holder:
+            registry_holder["r"] = Registry.from_url(settings.redis_url, timeout=1.0)
+        return registry_holder["r"]
+
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            broker = await _check(_broker_ok(app))
+            redis_state = await _check(asyncio.to_thread(registry().ping))
+            cache, pending, monitor = serving.cache, learning.pending, monitoring.monitor
+            # "ok" also needs the score path to be remembering predictions again: the pending store
+            # stops after a failure until its own probe answers, a moment after Redis returns.
+            remembering = not pending.down
+            body = {
+                "status": "ok" if broker["ok"] and redis_state["ok"] and remembering else "degraded",
+                "broker": broker,
+                "redis": redis_state,
+                "registry_refresh": {"ok": cache.redis_ok, "error": cache.last_error, "refreshes": cache.refreshes},
+                "models": cache.describe(),
+                "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in _assignment(app)),
+                "learners": sorted(f"{name}/{alias}" for name, alias in learning.learners.learners),
+                "pending": {"remembering": remembering, "not_remembered_here": pending.not_remembered,
+                            "open": pending.open_entries},
+                "scored": serving.scorer.scored,
+                "deadlettered": dict(serving.scorer.deadlettered),
+                "agents": _agents(serving, learning, monitoring),
+                "monitoring": {
+                    "enabled": monitor is not None,
+                    "score_path": monitoring.summarizer.describe(),
+                    "monitor": monitor.describe() if monitor is not None else None,
+                    "concept_drifts_unsent": len(learning.learners.drift_events),
+                    "concept_drifts_not_in_redis": len(learning.concept_unstored),
+                    "reports": monitoring.renderer.describe(),
+                },
+                "uptime_seconds": round(time.time() - started, 1),
+            }
+            return self.json(body, status=200 if body["status"] == "ok" else 503)
+
+    @app.page("/api/models")
+    class Models(View):
+        async def get(self, request: Request) -> Response:
+            names = await asyncio.to_thread(registry().models)
+            return self.json({"models": [await asyncio.to_thread(registry().summary, n) for n in names]})
+
+    @app.page("/api/models/{name}")
+    class Model(View):
+        async def get(self, request: Request, name: str) -> Response:
+            if name not in await asyncio.to_thread(registry().models):
+                return self.json(_unknown_model(name), status=404)
+            return self.json(await asyncio.to_thread(registry().show, name))
+
+    @app.page("/api/drift/{name}")
+    class Drift(View):
+        async def get(self, request: Request, name: str) -> Response:
+            if name not in await asyncio.to_thread(registry().models):
+                return self.json(_unknown_model(name), status=404)
+            body = await asyncio.to_thread(monitoring.store.status, name)
+            body["champion"] = (await asyncio.to_thread(registry().aliases, name)).get("champion")
+            body["monitoring"] = monitoring.monitor is not None
+            return self.json(body)
+
+    @app.page("/api/drift/{name}/windows/{window}")
+    class DriftWindow(View):
+        async def get(self, request: Request, name: str, window: str) -> Response:
+            found = await asyncio.to_thread(monitoring.store.window, name, window)
+            if found is None:
+                return self.json(_no_window(name, window), status=404)
+            record, _ = found
+            return self.json(dict(record, report=report_path(name, record["id"])))
+
+    @app.page("/api/drift/{name}/reports/{window}")
+    class DriftReport(View):
+        async def get(self, request: Request, name: str, window: str) -> Response:
+            fmt = request.query.get("format", "html")
+            if fmt not in REPORT_FORMATS:
+                return self.json({"error": {"reason": "invalid_field", "detail": f"format must be one of {', '.join(REPORT_FORMATS)}"}},
+                                 status=400)
+            try:
+                data = await monitoring.renderer.get(name, window, fmt)
+            except Exception as exc:  # e.g. the window's baseline is gone from the registry
+                return self.json({"error": {"reason": "report_failed", "detail": f"{type(exc).__name__}: {exc}"}}, status=500)
+            if data is None:
+                return self.json(_no_window(name, window), status=404)
+            content_type = "text/html" if fmt == "html" else "application/json"
+            return self.bytes(data, content_type=content_type)
+
+    @app.page("/predict")
+    class Predict(View):
+        async def post(self, request: Request) -> Response:
+            body = decode_json(await request.read())  # InvalidInput: 400 with the reason
+            if isinstance(body, list):
+                if len(body) > MAX_BATCH:
+                    return self.json({"error": {"reason": "too_many", "detail": f"at most {MAX_BATCH} events per request"}}, status=413)
+                await _refresh_for(serving, body)
+                return self.json({"results": serving.scorer.score_objects(body)})
+            await _refresh_for(serving, [body])
+            [result] = serving.scorer.score_objects([body])
+            return self.json(result, status=422 if "error" in result else 200)
+
+
+def _agents(serving: Serving, learning: Learning, monitoring: Monitoring) -> dict:
+    """Per agent: dead letters by reason, and batches that fell back to one message at a time."""
+    monitor = monitoring.monitor
+    agents = {
+        "score": (serving.isolation, serving.scorer.deadlettered),
+        "labels": (learning.isolation["labels"], learning.joiner.deadlettered),
+        "learn": (learning.isolation["learn"], learning.learners.deadletters.deadlettered),
+        "monitor": (monitoring.isolation, monitor.deadletters.deadlettered if monitor is not None else {}),
+    }
+    return {name: dict(isolation.describe(), deadlettered=dict(counts)) for name, (isolation, counts) in agents.items()}
+
+
+def _unknown_model(name: str) -> dict:
+    return {"error": {"reason": "unknown_model", "detail": f"no model named {name!r}"}}
+
+
+def _no_window(name: str, window: str) -> dict:
+    return {"error": {"reason": "unknown_window", "detail": f"model {name!r} has no stored drift window {window!r}"}}
+
+
+async def _refresh_for(serving: Serving, bodies: list) -> None:
+    names = (b.get("model") for b in bodies if isinstance(b, dict))
+    missing = serving.scorer.missing_model_names(names)
+    if missing:
+        await serving.cache.ensure_loaded(missing)
+
+
+def _assignment(app: faust.App) -> set:
+    try:
+        return app.consumer.assignment()
+    except Exception:  # consumer not started yet
+        return set()
+
+
+async def _broker_ok(app: faust.App) -> bool:
+    await kafka_producer(app).client.fetch_all_metadata()  # a metadata round trip proves the broker answers
+    return True
+
+
+async def _check(awaitable, timeout: float = 2.0) -> dict:
+    try:
+        await asyncio.wait_for(awaitable, timeout)
+        return {"ok": True}
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}

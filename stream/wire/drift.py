@@ -1,0 +1,160 @@
+"""The drift-monitoring wire contract: ``monitoring`` summaries and ``drift-events`` records.
+
+Standard library only. Field names are a public contract (docs/monitoring.md): extend, never
+rename. Both topics are keyed by model name, so that one monitor (one partition owner) sees all
+of a model's summaries, and consumers of ``drift-events`` see a model's records in order.
+
+``monitoring``: one message per scored batch per model, ``{"model", "version", "snapshot", "ts",
+"summary"}`` where ``summary`` is :meth:`monitors.Summary.to_dict` (counts on the baseline's
+bins, moments, a small row sample, the events' first and last timestamps).
+
+``drift-events``: ``{"model", "version", "kind", "ts", "id", ...}``. Delivery is at-least-once
+(a worker that crashes may send a record again): ``id`` is the same on every copy, de-duplicate
+by it.
+
+>>> report = {"baseline_id": "b1", "n_rows": 5000, "start": 10.0, "end": 20.0,
+...           "features": {"drifted": True, "share": 0.5, "drift_share": 0.5, "n_drifted": 1, "n_columns": 2, "skipped": [],
+...                        "columns": {"x": {"column": "x", "kind": "number", "method": "wasserstein", "score": 0.31,
+...                                          "threshold": 0.1, "drifted": True, "n_reference": 900, "n_current": 5000,
+...                                          "missing_current": 0, "second_opinion": 0.4},
+...                                    "c": {"column": "c", "kind": "string", "method": "jensenshannon", "score": 0.01,
+...                                          "threshold": 0.1, "drifted": False, "n_reference": 900, "n_current": 5000,
+...                                          "missing_current": 0, "second_opinion": float("nan")}}},
+...           "predictions": None}
+>>> [record] = window_records("churn", 3, "10-2-77", report, ts=30.0)
+>>> record["kind"], record["id"], record["window"], record["drifted_columns"]
+('data_drift', '10-2-77:data_drift', {'id': '10-2-77', 'start': 10.0, 'end': 20.0, 'n_rows': 5000, 'baseline_id': 'b1'}, ['x'])
+>>> record["columns"]["c"]
+{'kind': 'string', 'method': 'jensenshannon', 'score': 0.01, 'threshold': 0.1, 'verdict': 'no_drift', 'second_opinion': None, 'n_reference': 900, 'n_current': 5000, 'missing_current': 0}
+>>> parse_monitoring_message(monitoring_message("churn", 3, None, '{"n_rows": 1}', 30.0))
+{'model': 'churn', 'version': 3, 'snapshot': None, 'ts': 30.0, 'summary': {'n_rows': 1}}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from stream.model.decoding import decode_json
+from stream.model.schema import InvalidInput
+
+DATA_DRIFT, PREDICTION_DRIFT, CONCEPT_DRIFT = "data_drift", "prediction_drift", "concept_drift"
+#: The group of a window's verdicts each kind of record reports.
+GROUPS = ((DATA_DRIFT, "features"), (PREDICTION_DRIFT, "predictions"))
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def monitoring_message(model: str, version: Any, snapshot: int | None, summary_json: str, ts: float) -> bytes:
+    """One ``monitoring`` value; ``summary_json`` is :meth:`monitors.Summary.to_json` (spliced in, not re-encoded)."""
+    head = _dumps({"model": model, "version": version, "snapshot": snapshot, "ts": ts})
+    return (head[:-1] + ',"summary":' + summary_json + "}").encode()
+
+
+def parse_monitoring_message(raw: bytes | None) -> dict:
+    """A ``monitoring`` value as a dict; :class:`InvalidInput` when it is not one."""
+    body = decode_json(raw)
+    if not isinstance(body, dict):
+        raise InvalidInput("not_an_object", f"a monitoring summary must be a JSON object, got {type(body).__name__}")
+    if not isinstance(body.get("model"), str) or not body["model"] or not isinstance(body.get("summary"), dict):
+        raise InvalidInput("invalid_field", "not a monitoring summary: expected an object with 'model' and 'summary'")
+    return body
+
+
+def finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such scores are sent as null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with every NaN or infinity (nested in dicts and lists) replaced by None.
+
+    >>> jsonable({"a": [1.0, float("nan")], "b": {"c": float("inf")}})
+    {'a': [1.0, None], 'b': {'c': None}}
+    """
+    if isinstance(value, float):
+        return finite(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def column_record(column: dict) -> dict:
+    """One column's verdict on the wire: method, score, threshold and verdict, plus context."""
+    return {
+        "kind": column["kind"],
+        "method": column["method"],
+        "score": finite(column["score"]),
+        "threshold": column["threshold"],
+        "verdict": "drift" if column["drifted"] else "no_drift",
+        "second_opinion": finite(column.get("second_opinion")),
+        "n_reference": column["n_reference"],
+        "n_current": column["n_current"],
+        "missing_current": column["missing_current"],
+    }
+
+
+def group_verdict(group: dict | None) -> dict | None:
+    """The short form of a group's verdicts (for status lists): drifted, share, drifted columns."""
+    if group is None:
+        return None
+    return {"drifted": group["drifted"], "share": group["share"], "drift_share": group["drift_share"],
+            "drifted_columns": [name for name, c in group["columns"].items() if c["drifted"]]}
+
+
+def window_records(model: str, version: Any, window_id: str, report: dict, ts: float, report_path: str | None = None) -> list[dict]:
+    """The ``data_drift`` and ``prediction_drift`` records of a closed window (none when nothing drifted).
+
+    ``report`` is :meth:`monitors.DriftReport.to_dict`.
+    """
+    records = []
+    for kind, group_name in GROUPS:
+        group = report.get(group_name)
+        if not group or not group["drifted"]:
+            continue
+        records.append({
+            "model": model,
+            "version": version,
+            "kind": kind,
+            "ts": ts,
+            "id": f"{window_id}:{kind}",
+            "window": {"id": window_id, "start": report["start"], "end": report["end"], "n_rows": report["n_rows"],
+                       "baseline_id": report["baseline_id"]},
+            "share": group["share"],
+            "drift_share": group["drift_share"],
+            "n_drifted": group["n_drifted"],
+            "n_columns": group["n_columns"],
+            "drifted_columns": [name for name, c in group["columns"].items() if c["drifted"]],
+            "skipped": group["skipped"],
+            "columns": {name: column_record(c) for name, c in group["columns"].items()},
+            "report": report_path,
+        })
+    return records
+
+
+def concept_record(model: str, version: Any, alias: str, detector: dict, position: int, *, event_id: str | None,
+                   partition: int | None, offset: int | None, metrics: dict, ts: float) -> dict:
+    """One ``concept_drift`` record: the detector signalled at the ``position``-th error of this
+    alias's version (0-based, in training-topic order)."""
+    return {
+        "model": model,
+        "version": version,
+        "kind": CONCEPT_DRIFT,
+        "ts": ts,
+        "id": f"{version}:{alias}:{position}",
+        "alias": alias,
+        "detector": detector["detector"],
+        "params": detector["params"],
+        "position": position,
+        "n_drifts": detector["n_drifts"],
+        "event_id": event_id,
+        "training": {"partition": partition, "offset": offset},
+        "metrics": metrics,
+    }
+
+
+def encode(record: dict) -> bytes:
+    return json.dumps(record, separators=(",", ":"), default=str).encode()
