@@ -26,6 +26,15 @@ def named(x: dict) -> dict:
     return {k if isinstance(k, str) else f"x{k}": v for k, v in x.items()}
 
 
+def take(stream, n: int) -> tuple[list[dict], list]:
+    """The first ``n`` rows (named as events need) and targets of a River stream."""
+    rows, targets = [], []
+    for x, y in stream.take(n):
+        rows.append(named(x))
+        targets.append(y)
+    return rows, targets
+
+
 def wait_learned(registry, name: str, n: int, timeout: float = 120.0) -> dict:
     """The champion learner's snapshot info once it holds ``n`` examples (AssertionError after ``timeout``)."""
     deadline = time.monotonic() + timeout

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from statistics import mean
 
-from common import free_port, named, wait_learned
+from common import free_port, take, wait_learned
 from river.datasets import synth
 
 from stream.dev.devstack import EmbeddedStack
@@ -49,13 +49,6 @@ SCENARIOS = {
             lambda seed: synth.SEA(variant=3, seed=seed)),
 }
 
-
-def take(stream, n: int) -> tuple[list[dict], list]:
-    rows, targets = [], []
-    for x, y in stream.take(n):
-        rows.append(named(x))
-        targets.append(y)
-    return rows, targets
 
 
 def accuracy(hits: list[bool]) -> float:

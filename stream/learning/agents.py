@@ -52,7 +52,8 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
                         every_examples=settings.snapshot_every_examples, every_seconds=settings.snapshot_every_seconds,
                         window=settings.metrics_window,
                         concept_detector=settings.concept_detector if settings.monitoring else None,
-                        concept_params=settings.concept_params)
+                        concept_params=settings.concept_params, publish_min_examples=settings.publish_min_examples,
+                        publish_min_seconds=settings.publish_min_seconds)
     learning = Learning(pending, LabelJoiner(pending, settings.max_event_bytes), learners,
                         {"labels": Isolation("labels"), "learn": Isolation("learn")}, drift_store,
                         settings.drift_keep_windows)
@@ -88,7 +89,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
             await until_done(partial(learn_and_send, batch), "learning")
             await _snapshot_due(learning)
 
-    @app.timer(min(1.0, settings.snapshot_every_seconds))
+    @app.timer(min(1.0, settings.snapshot_every_seconds, settings.publish_min_seconds / 2))
     async def snapshot_by_time() -> None:
         await _snapshot_due(learning)
         await _store_concept_drifts(learning)  # those Redis did not take when they were sent
@@ -131,10 +132,14 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
 
 
 async def _snapshot_due(learning: Learning, force_time: bool = False) -> None:
+    """Checkpoint what is due (model, state, acks), and publish to the scorers what learned since."""
+    learners = learning.learners
     try:
         async with learning.lock:
-            for name in learning.learners.due(force_time=force_time):
-                await learning.learners.snapshot(name)
+            for name in learners.due(force_time=force_time):
+                await learners.snapshot(name)
+            for name in learners.publish_due():
+                await learners.publish(name)
     except Exception as exc:  # the events stay unacked; the next round writes the snapshot
         log.warning("cannot write snapshot: %s: %s", type(exc).__name__, exc)
 

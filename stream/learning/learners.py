@@ -31,12 +31,18 @@ from .learner import ModelLearner
 
 log = logging.getLogger(__name__)
 
+#: At most this share of a learner's time goes to publishing its model: a forest that takes 150 ms
+#: to serialise publishes every 1.5 s, a linear model (under a millisecond) every
+#: ``publish_min_seconds``.
+PUBLISH_SHARE = 0.1
+
 
 class Learners:
     """The learners this worker owns, their snapshots, and the acks that wait for them."""
 
     def __init__(self, registry_factory, key: bytes | None, allow_unsigned: bool, *, every_examples: int,
-                 every_seconds: float, window: int, concept_detector: str | None = None, concept_params: dict | None = None):
+                 every_seconds: float, window: int, concept_detector: str | None = None, concept_params: dict | None = None,
+                 publish_min_examples: int = 1, publish_min_seconds: float = 0.25):
         self._registry_factory = registry_factory
         self._registry: Registry | None = None
         self.key = key
@@ -49,6 +55,12 @@ class Learners:
         self.unacked: dict[str, list] = {}  # model -> Faust events learned but not yet in a snapshot
         self.since_snapshot: dict[str, int] = {}
         self.last_snapshot: dict[str, float] = {}
+        # Publishing (the model for the scorers) goes much faster than checkpointing (model, state, acks).
+        self.publish_min_examples = publish_min_examples
+        self.publish_min_seconds = publish_min_seconds
+        self.since_publish: dict[str, int] = {}
+        self.next_publish: dict[str, float] = {}  # model -> monotonic time it may publish again
+        self.publish_seconds: dict[str, float] = {}  # model -> CPU seconds its last publish took
         self.skipped = 0
         self.deadletters = DeadLetterBuffer()  # sent by the agent after each batch
         self.handled: dict[int, int] = {}  # training partition -> last offset handled here
@@ -81,7 +93,7 @@ class Learners:
         for alias, version in self.registry.aliases(name).items():
             if alias not in ALIASES:
                 continue
-            snapshot = self.registry.fetch_snapshot(name, alias)
+            snapshot = self.registry.fetch_checkpoint(name, alias)
             state = None
             if snapshot is not None and snapshot[0]["version"] == version:
                 _, data, state_blob = snapshot
@@ -144,6 +156,7 @@ class Learners:
                         self._deadletter(message, error, event_id=example.id, model=name)
             self.unacked.setdefault(name, []).append(event)
             self.since_snapshot[name] = self.since_snapshot.get(name, 0) + 1
+            self.since_publish[name] = self.since_publish.get(name, 0) + 1
             self.handled[message.partition] = message.offset
 
     def reject(self, event, error: Exception) -> None:
@@ -167,22 +180,46 @@ class Learners:
                            or now - self.last_snapshot.get(name, now) >= self.every_seconds or force_time)
         ]
 
+    def publish_due(self) -> list[str]:
+        """Models that learned something since their last publish and may publish again."""
+        now = time.monotonic()
+        return [name for name, n in self.since_publish.items()
+                if n >= self.publish_min_examples and now >= self.next_publish.get(name, 0.0) and name in self.partition_of]
+
+    async def publish(self, name: str) -> None:
+        """Publish the model's learners to the scorers (no state, no acks: that is a checkpoint)."""
+        await self._write(name, checkpoint=False)
+
     async def snapshot(self, name: str) -> None:
-        """Write the model's learners to the registry, then ack the events they include."""
-        learners = [learner for (n, _), learner in self.learners.items() if n == name]
-        await asyncio.to_thread(self._write_snapshots, learners)
+        """Checkpoint the model's learners (model and state) in the registry, publishing them too,
+        then ack the events they include."""
+        await self._write(name, checkpoint=True)
         for event in self.unacked.pop(name, []):
             event.ack()
         self.since_snapshot[name] = 0
         self.last_snapshot[name] = time.monotonic()
 
-    def _write_snapshots(self, learners: list[ModelLearner]) -> None:
+    async def _write(self, name: str, checkpoint: bool) -> None:
+        learners = [learner for (n, _), learner in self.learners.items() if n == name]
+        cost = self.publish_seconds[name] = await asyncio.to_thread(self._write_snapshots, learners, checkpoint)
+        self.since_publish[name] = 0
+        self.next_publish[name] = time.monotonic() + max(self.publish_min_seconds, cost / PUBLISH_SHARE)
+
+    def _write_snapshots(self, learners: list[ModelLearner], checkpoint: bool = True) -> float:
+        """Write the snapshots; returns the CPU seconds it took (a busy event loop inflates the wall time)."""
+        started = time.thread_time()
         for learner in learners:
-            # No baseline: it is the version's, kept once in the version's artifact.
-            data = artifacts.dumps(learner.snapshot_artifact(), self.key)
-            state = artifacts.dumps(artifacts.Artifact({"name": learner.name, "kind": "learner_state"}, learner.state()), self.key)
-            revision = self.registry.write_snapshot(learner.name, learner.alias, learner.version, data, learner.info(), state)
-            log.debug("snapshot %s/%s revision %d at %d examples", learner.name, learner.alias, revision, learner.n_learned)
+            # No baseline: it is the version's, kept once in the version's artifact. Not compressed:
+            # snapshots are written several times a second and read back on a fast network.
+            data = artifacts.dumps(learner.snapshot_artifact(), self.key, compress=False)
+            state = None
+            if checkpoint:
+                state = artifacts.dumps(artifacts.Artifact({"name": learner.name, "kind": "learner_state"}, learner.state()),
+                                        self.key, compress=False)
+            revision = self.registry.publish_snapshot(learner.name, learner.alias, learner.version, data, learner.info(), state)
+            log.debug("%s %s/%s revision %d at %d examples", "checkpoint" if checkpoint else "published", learner.name,
+                      learner.alias, revision, learner.n_learned)
+        return time.thread_time() - started
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget learners whose training partition moved to another worker (it restores the snapshot)."""
@@ -193,6 +230,7 @@ class Learners:
                 for alias in ALIASES:
                     self.learners.pop((name, alias), None)
                 self.unacked.pop(name, None)
+                self.since_publish.pop(name, None)
                 self.partition_of.pop(name, None)
 
     async def check_versions(self) -> None:

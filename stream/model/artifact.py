@@ -63,12 +63,14 @@ class Artifact:
     baseline: dict = field(default_factory=dict)
 
 
-def dumps(artifact: Artifact, key: bytes | None, *, compact: bool = False) -> bytes:
+def dumps(artifact: Artifact, key: bytes | None, *, compact: bool = False, compress: bool = True) -> bytes:
     """Serialize and sign; ``key=None`` writes an unsigned artifact.
 
     ``compact`` squeezes the bytes for the edge: a pickle without unused memo opcodes, metadata
     without indentation, and each member compressed with LZMA or, where that is smaller (tiny
-    members, whose LZMA header outweighs its gain), DEFLATE at level 9.
+    members, whose LZMA header outweighs its gain), DEFLATE at level 9. ``compress=False`` stores
+    the members as they are: learner snapshots, written several times a second and read back on
+    loopback, where DEFLATE costs ten times the pickling (a Hoeffding tree: 35 ms against 3 ms).
     """
     buffer = io.BytesIO()
     metadata = dict(artifact.metadata, format_version=FORMAT_VERSION)
@@ -82,7 +84,10 @@ def dumps(artifact: Artifact, key: bytes | None, *, compact: bool = False) -> by
             ("model.pkl", model),
             ("baseline.json", json.dumps(artifact.baseline, sort_keys=True).encode()),
         ):
-            method, level = _smallest_compression(data) if compact else (zipfile.ZIP_DEFLATED, None)
+            if compact:
+                method, level = _smallest_compression(data)
+            else:
+                method, level = (zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED), None
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             archive.writestr(info, data, compress_type=method, compresslevel=level)
     payload = buffer.getvalue()

@@ -118,6 +118,7 @@ class ReportRenderer:
             self._pool = None
 
     def describe(self) -> dict:
-        return {"rendered": self.rendered, "queued": len(self.queue), "not_rendered_same_drift": self.skipped,
+        rendering = self._draining is not None and not self._draining.done()
+        return {"rendered": self.rendered, "queued": len(self.queue), "rendering": rendering, "not_rendered_same_drift": self.skipped,
                 "dropped_queue_full": self.dropped,
                 "errors": self.errors, "last_error": self.last_error}

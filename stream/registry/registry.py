@@ -7,9 +7,19 @@ Keys (all under ``driftline:``)::
     model:NAME:versions         HASH  version -> JSON (metadata, sha256, size, registered_at)
     model:NAME:artifact:V       BYTES the signed artifact of version V
     model:NAME:aliases          HASH  alias (champion, challenger) -> version
-    model:NAME:snapshot:ALIAS   HASH  the learner's latest snapshot of that alias: revision, version,
-                                      info (JSON: examples learned, metrics, training offsets), artifact
+    model:NAME:snapshot:ALIAS   HASH  the learner's latest checkpoint of that alias, what a restart
+                                      resumes from: revision, version, info (JSON: examples learned,
+                                      metrics, training offsets), artifact, state (the learner's state)
+    model:NAME:served:ALIAS     HASH  the learner's latest published model, what the scorers serve:
+                                      revision, version, info, artifact (a checkpoint is published too)
+    model:NAME:snapshot_seq     INT   last snapshot revision handed out (published and checkpoints)
     audit                       STREAM one entry per register / alias move, with its reason
+    snapshots                   PUB/SUB channel: one JSON note per published snapshot (model, alias,
+                                      version, revision, n_learned, offsets, written_at)
+
+A learner publishes its model several times a second and checkpoints it (with its state, and the
+acks that wait for it) every thousand examples or so: the scorers follow the published model,
+recovery the checkpoint, so the two cadences never have to agree.
 
 The registry stores artifacts as they are (signed); loading verifies them, so whoever can write
 to Redis still cannot make a worker unpickle code that was not signed with the key.
@@ -30,6 +40,9 @@ from .redis_client import redis_client
 
 ALIASES = ("champion", "challenger")
 NAMESPACE = "driftline:"
+SNAPSHOT_CHANNEL = NAMESPACE + "snapshots"
+#: What a snapshot note on SNAPSHOT_CHANNEL carries of the snapshot's info.
+NOTE_FIELDS = ("revision", "version", "n_learned", "offsets", "written_at")
 
 
 def _k(*parts: Any) -> str:
@@ -158,26 +171,51 @@ class Registry:
         return entries[-count:]
 
     # Snapshots of the learning models ----------------------------------------------------------
-    def write_snapshot(self, name: str, alias: str, version: int, data: bytes, info: dict, state: bytes = b"") -> int:
-        """Store the learner's current model (and its signed learner state) for ``alias``."""
+    def publish_snapshot(self, name: str, alias: str, version: int, data: bytes, info: dict, state: bytes | None = None) -> int:
+        """Store the learner's current model for the scorers of ``alias`` and tell them at once on
+        :data:`SNAPSHOT_CHANNEL`; with ``state`` (its signed learner state) it is also the
+        checkpoint a restart resumes from. Returns the snapshot's revision."""
         revision = int(self.redis.incr(_k("model", name, "snapshot_seq")))
-        self.redis.hset(_k("model", name, "snapshot", alias), mapping={
-            "revision": revision,
-            "version": version,
-            "info": json.dumps(dict(info, revision=revision, version=version, written_at=time.time()), default=str),
-            "artifact": data,
-            "state": state,
-        })
+        info = dict(info, revision=revision, version=version, written_at=time.time())
+        fields = {"revision": revision, "version": version, "info": json.dumps(info, default=str), "artifact": data}
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(_k("model", name, "served", alias), mapping=fields)
+        if state is not None:
+            pipe.hset(_k("model", name, "snapshot", alias), mapping=dict(fields, state=state))
+        note = {"model": name, "alias": alias, **{k: info.get(k) for k in NOTE_FIELDS}}
+        pipe.publish(SNAPSHOT_CHANNEL, json.dumps(note, default=str))
+        pipe.execute()
         return revision
 
+    def write_snapshot(self, name: str, alias: str, version: int, data: bytes, info: dict, state: bytes = b"") -> int:
+        """A checkpoint: the learner's model and its signed state, consistent with each other
+        (published to the scorers as well)."""
+        return self.publish_snapshot(name, alias, version, data, info, state=state)
+
     def snapshot_info(self, name: str, alias: str = "champion") -> dict | None:
-        raw = self.redis.hget(_k("model", name, "snapshot", alias), "info")
+        """The info of the latest published snapshot (examples learned, metrics, revision)."""
+        served, checkpoint = self._both("info", name, alias)
+        raw = served if served is not None else checkpoint
         return json.loads(raw) if raw is not None else None
 
     def fetch_snapshot(self, name: str, alias: str = "champion") -> tuple[dict, bytes, bytes] | None:
-        """(info, model artifact, learner state artifact) of the latest snapshot, or None."""
+        """(info, model artifact, b"") of the latest published snapshot (what the scorers serve), or None."""
+        for key in (_k("model", name, "served", alias), _k("model", name, "snapshot", alias)):
+            info, data = self.redis.hmget(key, ["info", "artifact"])
+            if info is not None and data is not None:
+                return json.loads(info), data, b""
+        return None
+
+    def fetch_checkpoint(self, name: str, alias: str = "champion") -> tuple[dict, bytes, bytes] | None:
+        """(info, model artifact, learner state artifact) of the latest checkpoint, or None."""
         info, data, state = self.redis.hmget(_k("model", name, "snapshot", alias), ["info", "artifact", "state"])
         return (json.loads(info), data, state or b"") if info is not None and data is not None else None
+
+    def _both(self, field: str, name: str, alias: str) -> tuple:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(_k("model", name, "served", alias), field)
+        pipe.hget(_k("model", name, "snapshot", alias), field)
+        return tuple(pipe.execute())
 
     def serving_states(self, names: Iterable[str] | None = None) -> dict[str, tuple[int | None, int | None]]:
         """Per model: (champion version, revision of its snapshot or None), in one round trip.
@@ -188,11 +226,13 @@ class Registry:
         pipe = self.redis.pipeline(transaction=False)
         for name in names:
             pipe.hget(_k("model", name, "aliases"), "champion")
+            pipe.hmget(_k("model", name, "served", "champion"), ["version", "revision"])
             pipe.hmget(_k("model", name, "snapshot", "champion"), ["version", "revision"])
         replies = pipe.execute()
         states = {}
         for i, name in enumerate(names):
-            champion, (snap_version, revision) = replies[2 * i], replies[2 * i + 1]
+            champion, served, checkpoint = replies[3 * i:3 * i + 3]
+            snap_version, revision = served if served[1] is not None else checkpoint
             champion = int(champion) if champion is not None else None
             current = revision is not None and champion is not None and int(snap_version) == champion
             states[name] = (champion, int(revision) if current else None)

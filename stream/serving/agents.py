@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from stream.registry.redis_client import async_redis_client
 from stream.settings import Settings
 from stream.transport.isolation import Isolation, until_done
 from stream.transport.messages import messages_of
@@ -62,7 +63,11 @@ def install(app: Any, settings: Settings, topics: TopicNames, cache: ModelCache,
 
     @app.timer(settings.model_refresh_seconds)
     async def refresh_models() -> None:
-        await cache.refresh()
+        await cache.refresh()  # the fallback for what the snapshot channel did not bring
+
+    @app.task
+    async def follow_snapshots() -> None:
+        await cache.follow(lambda: async_redis_client(settings.redis_url, timeout=5.0))
 
     return serving
 

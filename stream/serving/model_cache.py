@@ -8,18 +8,24 @@ is unreachable the worker keeps what it has and says so in ``/health``.
 
 With drift monitoring on, each champion's drift baseline comes along (parsed once per version,
 from the version's artifact: learner snapshots do not repeat it), swapped in with its predictor.
+
+Snapshots are pushed, not only polled: :meth:`ModelCache.follow` listens on the registry's
+snapshot channel and loads a champion's new snapshot the moment its learner publishes it (the
+refresh every ``DRIFTLINE_MODEL_REFRESH_SECONDS`` stays, and catches whatever a disconnected
+listener missed). Notes arriving while a load is under way coalesce into one load of the latest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any, Callable, NamedTuple
 
 from stream.model import artifact as artifacts
 from stream.model.predictor import Predictor
-from stream.registry.registry import Registry
+from stream.registry.registry import SNAPSHOT_CHANNEL, Registry
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,11 @@ class ModelCache:
         self._checked: dict[str, float] = {}  # model name -> when a miss on it last forced a refresh
         self.ready = asyncio.Event()
         self._lock = asyncio.Lock()
+        # Pushed snapshots (see follow).
+        self.listening = False
+        self.pushed = 0  # snapshots loaded because their learner published them
+        self._wanted: dict[str, int] = {}  # model -> newest revision heard of, not loaded yet
+        self._loading: asyncio.Future | None = None
 
     def get(self, name: str) -> Predictor | None:
         return self.predictors.get(name)
@@ -105,10 +116,82 @@ class ModelCache:
         finally:
             self.ready.set()
 
-    def _load_changes(self) -> tuple[dict, dict, dict, dict]:
+    async def follow(self, client_factory: Callable[[], Any]) -> None:
+        """Listen for published snapshots until cancelled (an ``app.task``); reconnects with a
+        backoff when Redis goes away, and refreshes once each time it (re)subscribes, for anything
+        published meanwhile."""
+        delay = 0.5
+        while True:
+            pubsub = None
+            try:
+                pubsub = client_factory().pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(SNAPSHOT_CHANNEL)
+                self.listening, delay = True, 0.5
+                await self.refresh()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self.heard(json.loads(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: the periodic refresh goes on serving what it can
+                if self.listening:
+                    log.warning("not listening for published snapshots (retrying): %s: %s", type(exc).__name__, exc)
+                self.listening = False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            finally:
+                if pubsub is not None:
+                    try:
+                        await pubsub.aclose()
+                    except Exception:  # already broken
+                        pass
+
+    def heard(self, note: dict) -> None:
+        """A snapshot note: load it (in the background) if it is newer than what this worker serves."""
+        name = note.get("model")
+        current = self.predictors.get(name)
+        if note.get("alias") != "champion" or current is None or note.get("version") != current.version:
+            return  # a model or version this worker does not serve: the refresh handles deployments
+        revision = int(note["revision"])
+        if current.snapshot is not None and current.snapshot >= revision:
+            return
+        self._wanted[name] = max(revision, self._wanted.get(name, revision))
+        if self._loading is None or self._loading.done():
+            self._loading = asyncio.ensure_future(self._load_wanted())
+
+    async def _load_wanted(self) -> None:
+        while self._wanted:
+            name, revision = self._wanted.popitem()
+            async with self._lock:
+                current = self.predictors.get(name)
+                if current is None or (current.snapshot is not None and current.snapshot >= revision):
+                    continue
+                try:
+                    predictor = await asyncio.to_thread(self._load_snapshot, name, current.version)
+                except Exception as exc:  # the refresh tries again
+                    log.warning("cannot load the published snapshot of %s: %s: %s", name, type(exc).__name__, exc)
+                    continue
+                if predictor is not None and self.predictors.get(name) is current:
+                    self.predictors = dict(self.predictors, **{name: predictor})  # one assignment: atomic for a batch
+                    self.pushed += 1
+
+    def _load_snapshot(self, name: str, version: int) -> Predictor | None:
+        """The champion's latest published snapshot of ``version`` (None if the version moved on)."""
+        snapshot = self._registry_instance().fetch_snapshot(name, "champion")
+        if snapshot is None or snapshot[0]["version"] != version:
+            return None
+        info, data, _ = snapshot
+        loaded = artifacts.loads(data, self._key, allow_unsigned=self._allow_unsigned)
+        return Predictor.from_artifact(loaded, version=version, snapshot=info["revision"])
+
+    def _registry_instance(self) -> Registry:
         if self._registry is None:
             self._registry = self._registry_factory()
-        registry = self._registry
+        return self._registry
+
+    def _load_changes(self) -> tuple[dict, dict, dict, dict]:
+        registry = self._registry_instance()
         states = registry.serving_states()
         known = {name: version for name, (version, _) in states.items()}
         predictors: dict[str, Predictor] = {}

@@ -14,6 +14,7 @@ import asyncio
 from typing import Any, Awaitable, Callable
 
 import faust
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 #: The longest each stop hook may take (Redis away: give up; the events are delivered again).
@@ -28,9 +29,128 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
+class _Resume:
+    """Awaiting the rest of a coroutine that has already run up to its first suspension
+    (``pending``, the future it waits on): what Python 3.12's eager tasks do."""
+
+    __slots__ = ("coro", "pending")
+
+    def __init__(self, coro: Any, pending: Any) -> None:
+        self.coro, self.pending = coro, pending
+
+    def __await__(self):
+        coro, pending = self.coro, self.pending
+        while True:
+            try:
+                yield pending  # the task driving us waits on the future the coroutine waits on
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # cancellation, or the future's error: into the coroutine
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    pending = coro.send(None)
+                except StopIteration as stop:
+                    return stop.value
+
+
 class _Consumer(faust_aiokafka.Consumer):
+    """Faust's consumer with a cheaper hand-over of each fetched message to the agents.
+
+    faust-streaming 0.15.3's ``Consumer._drain_messages`` awaits
+    ``wait_first(callback(message), suspend_flow.wait())`` for every message: two tasks, an
+    ``asyncio.wait`` and cancellations per message, about 60 us, most of a worker's per-message
+    cost. Almost always ``callback`` (putting the event on its stream's queue) finishes without
+    suspending. :meth:`_deliver` runs it up to its first suspension inline; only when it
+    suspends (a full stream buffer) does the rest go through ``wait_first`` as before, so a
+    rebalance still interrupts a blocked hand-over. Offsets, gaps, commits and acks are Faust's
+    own: the loop below is the 0.15.3 method with only the hand-over changed (checked against
+    faust-streaming 0.15.3; see :class:`DriftlineApp`).
+    """
+
+    delivered_inline = 0  # messages handed over without a suspension
+    delivered_waiting = 0  # messages whose hand-over suspended (or came while the flow was suspended)
+
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _deliver(self, callback: Callable[[Any], Awaitable[Any]], message: Any) -> None:
+        suspend_flow = self.suspend_flow
+        if not suspend_flow.is_set():
+            coro = callback(message)
+            try:
+                pending = coro.send(None)
+            except StopIteration:
+                self.delivered_inline += 1
+                return
+            self.delivered_waiting += 1
+            await self.wait_first(_Resume(coro, pending), suspend_flow.wait())
+            return
+        self.delivered_waiting += 1
+        await self.wait_first(callback(message), suspend_flow.wait())
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        flag_consumer_fetching = CONSUMER_FETCHING
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        deliver = self._deliver
+        yield_every = 100
+        num_since_yield = 0
+        sleep = asyncio.sleep
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(flag_consumer_fetching)
+                ait = getmany(timeout=1.0)
+                # Sometimes getmany is called in a loop that never releases the event loop.
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            if gap > 1 and r_offset:  # a gap in the incoming offsets
+                                if acks_enabled_for(message.topic):
+                                    await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                            await deliver(callback, message)
+                            set_read_offset(tp, offset)
+                        else:
+                            self.log.dev("DROPPED MESSAGE ROFF %r: k=%r v=%r", offset, message.key, message.value)
+                    unset_flag(flag_consumer_fetching)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:  # already stopping
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(flag_consumer_fetching)
 
 
 class _Transport(faust_aiokafka.Transport):

@@ -85,9 +85,11 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
                 "status": "ok" if broker["ok"] and redis_state["ok"] and remembering else "degraded",
                 "broker": broker,
                 "redis": redis_state,
-                "registry_refresh": {"ok": cache.redis_ok, "error": cache.last_error, "refreshes": cache.refreshes},
+                "registry_refresh": {"ok": cache.redis_ok, "error": cache.last_error, "refreshes": cache.refreshes,
+                                     "listening": cache.listening, "snapshots_pushed": cache.pushed},
                 "models": cache.describe(),
                 "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in _assignment(app)),
+                "delivery": _delivery(app),
                 "learners": sorted(f"{name}/{alias}" for name, alias in learning.learners.learners),
                 "pending": {"remembering": remembering, "not_remembered_here": pending.not_remembered,
                             "open": pending.open_entries},
@@ -193,6 +195,12 @@ async def _refresh_for(serving: Serving, bodies: list) -> None:
     missing = serving.scorer.missing_model_names(names)
     if missing:
         await serving.cache.ensure_loaded(missing)
+
+
+def _delivery(app: faust.App) -> dict:
+    """How the consumer handed messages to the agents (stream.transport.faust_app._Consumer)."""
+    consumer = app.consumer
+    return {"inline": getattr(consumer, "delivered_inline", 0), "waiting": getattr(consumer, "delivered_waiting", 0)}
 
 
 def _assignment(app: faust.App) -> set:
