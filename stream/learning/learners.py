@@ -60,7 +60,6 @@ class Learners:
         self.publish_min_seconds = publish_min_seconds
         self.since_publish: dict[str, int] = {}
         self.next_publish: dict[str, float] = {}  # model -> monotonic time it may publish again
-        self.publish_seconds: dict[str, float] = {}  # model -> CPU seconds its last publish took
         self.skipped = 0
         self.deadletters = DeadLetterBuffer()  # sent by the agent after each batch
         self.handled: dict[int, int] = {}  # training partition -> last offset handled here
@@ -201,7 +200,7 @@ class Learners:
 
     async def _write(self, name: str, checkpoint: bool) -> None:
         learners = [learner for (n, _), learner in self.learners.items() if n == name]
-        cost = self.publish_seconds[name] = await asyncio.to_thread(self._write_snapshots, learners, checkpoint)
+        cost = await asyncio.to_thread(self._write_snapshots, learners, checkpoint)
         self.since_publish[name] = 0
         self.next_publish[name] = time.monotonic() + max(self.publish_min_seconds, cost / PUBLISH_SHARE)
 

@@ -131,7 +131,12 @@ class ModelCache:
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None:
-                        self.heard(json.loads(message["data"]))
+                        try:
+                            note = json.loads(message["data"])
+                        except ValueError:  # not a note of ours: the refresh catches anything missed
+                            continue
+                        if isinstance(note, dict):
+                            self.heard(note)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: the periodic refresh goes on serving what it can
@@ -149,11 +154,11 @@ class ModelCache:
 
     def heard(self, note: dict) -> None:
         """A snapshot note: load it (in the background) if it is newer than what this worker serves."""
-        name = note.get("model")
-        current = self.predictors.get(name)
-        if note.get("alias") != "champion" or current is None or note.get("version") != current.version:
+        name, revision = note.get("model"), note.get("revision")
+        current = self.predictors.get(name) if isinstance(name, str) else None
+        if note.get("alias") != "champion" or current is None or note.get("version") != current.version \
+                or not isinstance(revision, int):
             return  # a model or version this worker does not serve: the refresh handles deployments
-        revision = int(note["revision"])
         if current.snapshot is not None and current.snapshot >= revision:
             return
         self._wanted[name] = max(revision, self._wanted.get(name, revision))
