@@ -94,7 +94,7 @@ def in_process_accuracy(model, rows: list[dict], targets: list, delay: int, star
 
 def measure(settings, registry, publications, name: str, rows, targets, rate: float, delay: int, after: int, blob: bytes):
     run_id = new_run_id()
-    watcher = OutputWatcher(settings, run_id)
+    watcher = OutputWatcher(settings, run_id, from_now=True)
     replay(settings, rows, targets, name, rate=rate, label_delay=delay, run_id=run_id)
     assert watcher.wait_for(len(rows), 600), f"{name}: {watcher.total} of {len(rows)} scored"
     watcher.close()
@@ -171,52 +171,32 @@ def wait_quiet(worker, registry, name: str, n: int, timeout: float = 300.0) -> N
     time.sleep(2.0)  # the renderer's last report, and the stream's tail
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", default="500,2000,5000")
-    parser.add_argument("--specs", default="logreg,hoeffding-tree,arf")
-    parser.add_argument("--events", type=int, default=8_000, help="events per run (logreg, hoeffding-tree)")
-    parser.add_argument("--arf-events", type=int, default=3_000, help="events per arf run (it learns ~1k examples/s)")
-    parser.add_argument("--after", type=float, default=3 / 8, help="served accuracy from this share of the stream on")
-    parser.add_argument("--train", type=int, default=3_000, help="training rows of the first concept")
-    parser.add_argument("--label-delay", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--no-monitoring", action="store_true", help="run the worker with DRIFTLINE_MONITORING=false")
-    args = parser.parse_args()
-
+def run_on_a_stack(runs: list, args) -> list[dict]:
+    """Start the embedded stack and a worker, deploy the runs' models, measure each run in turn."""
     state = Path(tempfile.mkdtemp(prefix="driftline-adapt-"))
     settings = Settings.from_env({}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
                                  web_port=free_port(), state_dir=str(state), signing_key=KEY, topic_prefix="adapt-",
                                  monitoring=not args.no_monitoring)
-    rates = [float(r) for r in args.rates.split(",")]
     results = []
     with EmbeddedStack(settings, log=lambda m: None):
         ensure_topics(settings)
         registry = Registry.from_url(settings.redis_url)
-        rows0, targets0 = take(synth.Agrawal(classification_function=0, seed=args.seed), args.train)
-        data = Dataset(name="agrawal-0", task="binary_classification", target="y", rows=rows0, targets=targets0)
-        runs = []
-        for spec in args.specs.split(","):
-            n = args.arf_events if spec == "arf" else args.events
-            for rate in rates:
-                name = f"adapt-{spec}-{int(rate)}"
-                trained = train(data, spec, name, holdout=0.2, seed=args.seed)
-                blob = artifact.dumps(trained, KEY.encode())
-                registry.register(blob, trained.metadata, alias="champion", reason="adaptation benchmark")
-                rows, targets = take(synth.Agrawal(classification_function=4, seed=args.seed + int(rate)), n)
-                runs.append((spec, rate, name, blob, rows, targets))
+        blobs = {}
+        for _, _, name, trained, _, _ in runs:
+            blobs[name] = artifact.dumps(trained, KEY.encode())
+            registry.register(blobs[name], trained.metadata, alias="champion", reason="adaptation benchmark")
         publications = Publications(settings.redis_url)
         worker = WorkerProcess(settings, state / "worker.log").start()
         try:
             worker.wait_ready(timeout=240, models=[r[2] for r in runs])
             previous = None
-            for spec, rate, name, blob, rows, targets in runs:
+            for spec, rate, name, _, rows, targets in runs:
                 if previous is not None:
                     wait_quiet(worker, registry, *previous)
                 previous = (name, len(rows))
                 after = int(len(rows) * args.after)
                 started = time.monotonic()
-                r = measure(settings, registry, publications, name, rows, targets, rate, args.label_delay, after, blob)
+                r = measure(settings, registry, publications, name, rows, targets, rate, args.label_delay, after, blobs[name])
                 r.update(spec=spec, rate=rate, events=len(rows), after=after)
                 results.append(r)
                 print(f"{spec} at {rate:,.0f}/s ({time.monotonic() - started:.0f} s): lag p50 {r['lag_p50']:.3f} s, "
@@ -229,7 +209,38 @@ def main() -> int:
         finally:
             worker.stop()
             publications.close()
+    return results
 
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", default="500,2000,5000")
+    parser.add_argument("--specs", default="logreg,hoeffding-tree,arf")
+    parser.add_argument("--events", type=int, default=8_000, help="events per run (logreg, hoeffding-tree)")
+    parser.add_argument("--arf-events", type=int, default=3_000, help="events per arf run (it learns ~1k examples/s)")
+    parser.add_argument("--after", type=float, default=3 / 8, help="served accuracy from this share of the stream on")
+    parser.add_argument("--train", type=int, default=3_000, help="training rows of the first concept")
+    parser.add_argument("--label-delay", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-monitoring", action="store_true", help="run the worker with DRIFTLINE_MONITORING=false")
+    parser.add_argument("--fresh-stack", action="store_true",
+                        help="a new broker, Redis and worker for every run (in one long-running stack later runs are slower)")
+    args = parser.parse_args()
+
+    rates = [float(r) for r in args.rates.split(",")]
+    rows0, targets0 = take(synth.Agrawal(classification_function=0, seed=args.seed), args.train)
+    data = Dataset(name="agrawal-0", task="binary_classification", target="y", rows=rows0, targets=targets0)
+    runs = []
+    for spec in args.specs.split(","):
+        n = args.arf_events if spec == "arf" else args.events
+        for rate in rates:
+            name = f"adapt-{spec}-{int(rate)}"
+            trained = train(data, spec, name, holdout=0.2, seed=args.seed)
+            rows, targets = take(synth.Agrawal(classification_function=4, seed=args.seed + int(rate)), n)
+            runs.append((spec, rate, name, trained, rows, targets))
+    results = []
+    for group in ([[run] for run in runs] if args.fresh_stack else [runs]):
+        results += run_on_a_stack(group, args)
     print()
     print(f"Labels {args.label_delay} events behind their events; served accuracy from event `after` on.")
     print()

@@ -9,7 +9,9 @@ or Redis. The stream uses it in four steps:
 2. per scored batch, :func:`summarize` → ``summary.to_json()`` onto Kafka;
 3. in the model's monitor, :class:`DriftWindow` (or :func:`merge`) combines summaries into a
    window, and :func:`compare` judges it: data drift and prediction drift;
-4. in the learner, a :class:`ConceptDriftMonitor` watches the champion's per-example errors.
+4. in the learner, a :class:`ConceptDriftMonitor` watches the champion's per-example errors;
+5. in shadow, a :class:`McNemarTest` (or, for regressors, a :class:`PairedLossTest`) decides
+   whether a challenger beats the champion.
 
 >>> rows = [{"x": float(i % 50), "c": "abc"[i % 3]} for i in range(3000)]
 >>> baseline = build_baseline(rows, {"x": "number", "c": "string"}, predictions=[i % 2 for i in range(3000)],
@@ -24,6 +26,7 @@ from .baseline import Baseline, ColumnBaseline, build_baseline
 from .detectors import DETECTORS, ConceptDriftMonitor, make_detector
 from .exceptions import DataError, IncompatibleError, MonitorError, UnknownNameError
 from .methods import METHODS, DriftMethod, default_method_name, get_method
+from .promotion import McNemarTest, PairedLossTest, mcnemar_log_e_value
 from .report import render_report
 from .summary import RowSample, Summary, merge, summarize
 from .verdicts import ColumnDrift, DriftConfig, DriftReport, GroupDrift, compare
@@ -44,7 +47,9 @@ __all__ = [
     "DriftWindow",
     "GroupDrift",
     "IncompatibleError",
+    "McNemarTest",
     "MonitorError",
+    "PairedLossTest",
     "RowSample",
     "Summary",
     "UnknownNameError",
@@ -53,6 +58,7 @@ __all__ = [
     "default_method_name",
     "get_method",
     "make_detector",
+    "mcnemar_log_e_value",
     "merge",
     "render_report",
     "summarize",

@@ -167,3 +167,26 @@ def test_cli_train_deploy_show_and_stream_a_regression_model(worker, stack_setti
     for i, event_id in enumerate(event_ids(run_id, 100)):
         assert watcher.predictions[event_id]["prediction"] == offline.score(data.rows[i])["prediction"]
         assert "proba" not in watcher.predictions[event_id]
+
+
+def test_an_output_watcher_from_now_reads_only_what_comes_after_it(stack, stack_settings):
+    run_id = new_run_id()
+    producer = make_producer(stack_settings)
+    topic = stack_settings.topic("predictions")
+    producer.send(topic, key=f"{run_id}-before".encode(), value=b'{"id": "before"}')
+    producer.flush()
+    watcher = OutputWatcher(stack_settings, run_id, from_now=True)
+    try:
+        producer.send(topic, key=f"{run_id}-after".encode(), value=b'{"id": "after"}')
+        producer.flush()
+        assert watcher.wait_for(1, 60)
+        watcher.poll(1.0)
+        assert set(watcher.predictions) == {f"{run_id}-after"}
+    finally:
+        watcher.close()
+        producer.close()
+    everything = OutputWatcher(stack_settings, run_id)
+    try:
+        assert everything.wait_for(2, 60) and set(everything.predictions) == {f"{run_id}-before", f"{run_id}-after"}
+    finally:
+        everything.close()

@@ -20,7 +20,9 @@ from stream.settings import Settings
 
 
 class OutputWatcher:
-    def __init__(self, settings: Settings, key_prefix: str):
+    def __init__(self, settings: Settings, key_prefix: str, from_now: bool = False):
+        """``from_now``: read only what is written from now on (a benchmark's later runs would
+        otherwise re-read every earlier run's outputs while they are being measured)."""
         self.prefix = key_prefix.encode()
         self.predictions_topic = settings.topic("predictions")
         self.deadletter_topic = settings.topic("deadletter")
@@ -37,6 +39,16 @@ class OutputWatcher:
             enable_auto_commit=False,
             client_id=f"{settings.app_id}-watcher",
         )
+        if from_now:
+            self._start_at_end()
+
+    def _start_at_end(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self._consumer.assignment() and time.monotonic() < deadline:
+            self._consumer.poll(timeout_ms=100, max_records=1)  # joins its topics' partitions
+        self._consumer.seek_to_end()
+        for tp in self._consumer.assignment():
+            self._consumer.position(tp)  # resolve the end offsets now, before anything new is written
 
     def poll(self, timeout: float = 0.5) -> int:
         """Read what has arrived; returns how many new (non-duplicate) records matched."""

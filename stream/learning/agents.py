@@ -102,7 +102,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
         except Exception as exc:  # registry away: keep learning the versions we have
             log.warning("cannot check deployments: %s", exc)
 
-    @app.timer(0.5)
+    @app.timer(0.1)  # a label that overtook its prediction waits at most this long more
     async def retry_held_labels() -> None:
         await pending.recover()
         try:

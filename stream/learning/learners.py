@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 #: to serialise publishes every 1.5 s, a linear model (under a millisecond) every
 #: ``publish_min_seconds``.
 PUBLISH_SHARE = 0.1
+#: A learn batch gives the event loop back this often (examples): a forest learns ~1,000 a second,
+#: and a batch of 500 would hold every other agent for half a second.
+YIELD_EVERY = 20
 
 
 class Learners:
@@ -124,7 +127,9 @@ class Learners:
     async def learn_batch(self, events) -> None:
         """Learn a batch of training events. Safe to call again with the same batch after a failure
         (Redis away while loading a learner): events handled already are passed over."""
-        for event in events:
+        for i, event in enumerate(events):
+            if i and not i % YIELD_EVERY:
+                await asyncio.sleep(0)  # let the score and labels agents in between: learning is slow
             message = event.message
             if message.offset <= self.handled.get(message.partition, -1):
                 continue

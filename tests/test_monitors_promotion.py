@@ -1,0 +1,73 @@
+"""The paired sequential test: its false-promotion rate stays under alpha however often it is
+checked, it finds a real gain, and its e-value matches the closed form's integral."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate
+
+from monitors.promotion import McNemarTest, mcnemar_log_e_value
+
+
+@pytest.mark.parametrize("b,c", [(0, 0), (3, 1), (10, 10), (40, 12), (5, 30)])
+def test_the_e_value_is_the_mixture_likelihood_ratio(b, c):
+    # E = ∫_{1/2}^{1} 2 · (2p)^b · (2(1-p))^c dp: the uniform prior on (1/2, 1] against p = 1/2.
+    expected, _ = integrate.quad(lambda p: 2 * (2 * p) ** b * (2 * (1 - p)) ** c, 0.5, 1.0, epsabs=1e-14, epsrel=1e-12)
+    assert math.exp(mcnemar_log_e_value(b, c)) == pytest.approx(expected, rel=1e-7)
+
+
+def crossings(win_share: float, runs: int, disagreements: int, alpha: float, seed: int) -> float:
+    """Share of runs whose e-value reached 1/alpha at any point (checked after every example)."""
+    rng = np.random.default_rng(seed)
+    crossed = 0
+    for _ in range(runs):
+        wins = rng.random(disagreements) < win_share
+        b = np.cumsum(wins)
+        c = np.arange(1, disagreements + 1) - b
+        if any(mcnemar_log_e_value(int(bi), int(ci)) >= math.log(1 / alpha) for bi, ci in zip(b, c)):
+            crossed += 1
+    return crossed / runs
+
+
+def test_under_the_null_the_test_promotes_at_most_alpha_of_the_time_however_often_it_looks():
+    # A challenger exactly as good: it wins half of the disagreements.
+    assert crossings(0.5, runs=400, disagreements=300, alpha=0.05, seed=1) <= 0.05
+
+
+def test_a_challenger_winning_two_thirds_of_the_disagreements_is_found():
+    assert crossings(2 / 3, runs=100, disagreements=300, alpha=0.01, seed=2) >= 0.9
+
+
+def test_promotion_needs_enough_disagreements_and_gain():
+    test = McNemarTest(b=12, c=0, n=1000)
+    assert test.passes(alpha=0.01)
+    assert not test.passes(alpha=0.01, min_disagreements=20)
+    assert not test.passes(alpha=0.01, min_gain=0.02)  # 12 / 1000 = 1.2 points
+    with pytest.raises(ValueError):
+        test.passes(alpha=1.5)
+    assert McNemarTest(b=0, c=5000).e_value == 0.0
+
+
+def loss_crossings(gain: float, runs: int, pairs: int, alpha: float, seed: int) -> float:
+    from monitors.promotion import PairedLossTest
+
+    rng = np.random.default_rng(seed)
+    crossed = 0
+    for _ in range(runs):
+        test = PairedLossTest()
+        champion = np.abs(rng.normal(0, 1, pairs)) + gain
+        challenger = np.abs(rng.normal(0, 1, pairs))
+        for a, b in zip(champion, challenger):
+            test.update(a, b)
+            if test.passes(alpha):
+                crossed += 1
+                break
+    return crossed / runs
+
+
+def test_the_regression_test_rarely_promotes_an_equal_challenger_and_finds_a_better_one():
+    assert loss_crossings(0.0, runs=200, pairs=500, alpha=0.05, seed=3) <= 0.05
+    assert loss_crossings(0.3, runs=50, pairs=500, alpha=0.01, seed=4) >= 0.9
