@@ -26,7 +26,7 @@ from .baseline import Baseline, ColumnBaseline, build_baseline
 from .detectors import DETECTORS, ConceptDriftMonitor, make_detector
 from .exceptions import DataError, IncompatibleError, MonitorError, UnknownNameError
 from .methods import METHODS, DriftMethod, default_method_name, get_method
-from .promotion import McNemarTest, PairedLossTest, mcnemar_log_e_value
+from .promotion import McNemarTest, PairedLossTest, mcnemar_log_e_value, paired_test
 from .report import render_report
 from .summary import RowSample, Summary, merge, summarize
 from .verdicts import ColumnDrift, DriftConfig, DriftReport, GroupDrift, compare
@@ -48,6 +48,7 @@ __all__ = [
     "GroupDrift",
     "IncompatibleError",
     "McNemarTest",
+    "paired_test",
     "MonitorError",
     "PairedLossTest",
     "RowSample",

@@ -80,6 +80,10 @@ class McNemarTest:
         return bool(self.b + self.c >= min_disagreements and self.gain >= min_gain
                     and mcnemar_log_e_value(self.b, self.c) >= math.log(1.0 / alpha))
 
+    def observe(self, champion_error: float, challenger_error: float) -> None:
+        """One paired example, as the learners see it: each model's 0/1 error."""
+        self.update(champion_correct=champion_error == 0, challenger_correct=challenger_error == 0)
+
     def to_dict(self) -> dict:
         return {"b": self.b, "c": self.c, "n": self.n, "e_value": self.e_value, "gain": self.gain}
 
@@ -109,10 +113,14 @@ class PairedLossTest:
     n: int = 0
     mean: float = 0.0
     m2: float = 0.0  # sum of squared deviations (Welford)
+    b: int = 0  # examples the challenger's loss was lower (reported, like McNemar's counts)
+    c: int = 0  # examples the champion's loss was lower
 
     def update(self, champion_loss: float, challenger_loss: float) -> None:
         d = float(champion_loss) - float(challenger_loss)
         self.n += 1
+        self.b += d > 0
+        self.c += d < 0
         delta = d - self.mean
         self.mean += delta / self.n
         self.m2 += delta * (d - self.mean)
@@ -133,6 +141,11 @@ class PairedLossTest:
     def e_value(self) -> float:
         return math.exp(min(self.log_e_value, 700.0))
 
+    @property
+    def gain(self) -> float:
+        """The challenger's mean loss reduction per paired example."""
+        return self.mean
+
     def passes(self, alpha: float, min_pairs: int = 30, min_gain: float = 0.0) -> bool:
         """True once the evidence reaches ``1/alpha``, the challenger's mean loss is lower by at
         least ``min_gain``, and ``min_pairs`` examples were paired."""
@@ -141,5 +154,18 @@ class PairedLossTest:
         return bool(self.n >= min_pairs and self.mean > 0.0 and self.mean >= min_gain
                     and self.log_e_value >= math.log(1.0 / alpha))
 
+    def observe(self, champion_error: float, challenger_error: float) -> None:
+        """One paired example, as the learners see it: each model's absolute error."""
+        self.update(champion_loss=champion_error, challenger_loss=challenger_error)
+
     def to_dict(self) -> dict:
-        return {"n": self.n, "mean_gain": self.mean, "e_value": self.e_value}
+        return {"b": self.b, "c": self.c, "n": self.n, "e_value": self.e_value, "gain": self.gain}
+
+
+def paired_test(task: str) -> McNemarTest | PairedLossTest:
+    """The test that fits a task: McNemar's for classifiers, the loss mSPRT for regressors.
+
+    >>> type(paired_test("binary_classification")).__name__, type(paired_test("regression")).__name__
+    ('McNemarTest', 'PairedLossTest')
+    """
+    return PairedLossTest() if task == "regression" else McNemarTest()

@@ -8,6 +8,7 @@ others passed in::
     events ──► serving ──► predictions, deadletter, training (inline labels), monitoring
     labels ──► learning ──► training ──► learners ──► snapshots (registry) ──► serving
     monitoring ──► monitoring ──► drift-events, drift store, reports
+    drift-events ──► deployment ──► retrain, challenger (registry), shadow-predictions, promote, roll back
     web: /health, /predict, /api/... over the stages' state
 
 See ../shared/DESIGN.md for the data flow and the README for the wire contract.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import faust
 
+from stream.deployment import agents as deployment_stage
 from stream.learning import agents as learning_stage
 from stream.learning.pending import PendingStore
 from stream.monitoring import agents as monitoring_stage
@@ -48,7 +50,8 @@ def create_app(settings: Settings) -> faust.App:
     serving = serving_stage.install(app, settings, topics, cache, pending,
                                     summarizer=monitoring.summarizer if monitoring.monitor is not None else None)
     learning = learning_stage.install(app, settings, topics, registry_factory, pending, drift_store)
-    web_stage.install(app, settings, serving=serving, learning=learning, monitoring=monitoring)
+    deployment = deployment_stage.install(app, settings, topics, registry_factory, learning)
+    web_stage.install(app, settings, serving=serving, learning=learning, monitoring=monitoring, deployment=deployment)
     return app
 
 

@@ -145,6 +145,32 @@ def _json_object(raw: str) -> str:
 _json_object.expects = 'a JSON object, e.g. {"delta": 0.001}'  # type: ignore[attr-defined]
 
 
+#: The drift-events kinds that can start a retrain.
+RETRAIN_KINDS = ("concept_drift", "data_drift", "prediction_drift", "feature_drift")
+
+
+def _kinds(raw: str) -> str:
+    kinds = [k.strip().lower() for k in raw.split(",") if k.strip()]
+    if not kinds or any(k not in RETRAIN_KINDS for k in kinds):
+        raise ValueError
+    return ",".join(kinds)
+
+
+_kinds.expects = "comma-separated drift kinds among " + ", ".join(RETRAIN_KINDS)  # type: ignore[attr-defined]
+
+
+def _specs(raw: str) -> str:
+    from stream.model.specs import get_spec
+
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    for name in names:
+        get_spec(name)  # an unknown spec raises ValueError
+    return ",".join(names)
+
+
+_specs.expects = "empty, or comma-separated model specs (driftline specs)"  # type: ignore[attr-defined]
+
+
 def _setting(default: Any, parse: Callable[[str], Any], help: str) -> Any:
     return field(default=default, metadata={"parse": parse, "help": help})
 
@@ -199,6 +225,23 @@ class Settings:
     drift_report_interval: float = _setting(0.0, _float(0.0), "While a model's drift stays the same (kinds, columns), at most one report per this many seconds (0: one for every drift decision).")
     concept_detector: str = _setting("adwin", _detector, "Concept-drift detector on the champion's errors: adwin, kswin, page_hinkley, ddm, eddm.")
     concept_detector_params: str = _setting("", _json_object, "Parameters of the concept-drift detector, as a JSON object (empty: its defaults).")
+    # Continuous deployment (README: continuous deployment) -------------------------------------
+    deploy_policy: str = _setting("auto", _choice("auto", "challenger", "off"),
+                                  "On drift: 'auto' retrains, shadows, promotes and rolls back by itself; 'challenger' retrains "
+                                  "and shadows, a person promotes; 'off' does nothing.")
+    retrain_on: str = _setting("concept_drift,data_drift", _kinds, "Kinds of drift-events records that start a retrain (comma-separated).")
+    retrain_cooldown_seconds: float = _setting(600.0, _float(0.0), "After a retrain is decided (promoted, discarded or rolled back), a model's next drift waits this long.")
+    retrain_specs: str = _setting("", _specs, "Model specs the retrain tries, comma-separated (empty: the champion's own); the best on the hold-out wins.")
+    retrain_buffer: int = _setting(20_000, _int(100), "Recent labeled examples kept per model for retraining.")
+    retrain_min_examples: int = _setting(2000, _int(50), "Labeled examples after the drift a retrain waits for (and trains on, with any more since).")
+    retrain_holdout: float = _setting(0.2, _float(0.05, 0.5), "Most recent share of the retrain window kept to compare candidates and measure the challenger.")
+    promote_alpha: float = _setting(0.01, _float(1e-6, 0.5), "The sequential test promotes when its e-value reaches 1/alpha (false-promotion probability at most alpha).")
+    promote_min_disagreements: int = _setting(30, _int(1), "...with at least this many disagreements between champion and challenger...")
+    promote_min_gain: float = _setting(0.01, _float(0.0, 1.0), "...and at least this gain ((b - c) / n: accuracy points as a share; for regressors, mean loss reduction).")
+    challenger_max_examples: int = _setting(20_000, _int(10), "A challenger not promoted after this many paired examples is discarded.")
+    probation_examples: int = _setting(5000, _int(0), "After a promotion the previous champion stays in shadow this many paired examples (0: no probation)...")
+    rollback_alpha: float = _setting(0.05, _float(1e-6, 0.5), "...and the roles-swapped test rolls back when its e-value reaches 1/alpha.")
+    rollback_max_failure_rate: float = _setting(0.05, _float(0.0, 1.0), "On probation, the new champion's share of examples it fails on (errors, invalid labels) above which it is rolled back at once.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -254,6 +297,15 @@ class Settings:
     @property
     def concept_params(self) -> dict:
         return json.loads(self.concept_detector_params) if self.concept_detector_params else {}
+
+    @property
+    def retrain_kinds(self) -> tuple[str, ...]:
+        return tuple(self.retrain_on.split(","))
+
+    @property
+    def retrain_spec_names(self) -> tuple[str, ...]:
+        """The specs a retrain tries; empty: the champion's own."""
+        return tuple(n for n in self.retrain_specs.split(",") if n)
 
     def signing_key_bytes(self) -> bytes | None:
         return self.signing_key.encode() if self.signing_key else None

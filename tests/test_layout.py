@@ -62,7 +62,8 @@ MAY_IMPORT = {
     "serving": {"model", "wire", "transport", "registry", "training", "monitors"},
     "learning": {"model", "wire", "transport", "registry", "serving", "monitors"},
     "monitoring": {"model", "wire", "transport", "registry", "serving", "training", "monitors"},
-    "web": {"model", "transport", "registry", "serving", "learning", "monitoring"},
+    "deployment": {"model", "wire", "transport", "registry", "training", "learning", "monitors"},
+    "web": {"model", "transport", "registry", "serving", "learning", "monitoring", "deployment"},
     "dev": {"model", "transport", "registry", "training"},
 }
 

@@ -53,7 +53,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
                         window=settings.metrics_window,
                         concept_detector=settings.concept_detector if settings.monitoring else None,
                         concept_params=settings.concept_params, publish_min_examples=settings.publish_min_examples,
-                        publish_min_seconds=settings.publish_min_seconds)
+                        publish_min_seconds=settings.publish_min_seconds, buffer_size=settings.retrain_buffer)
     learning = Learning(pending, LabelJoiner(pending, settings.max_event_bytes), learners,
                         {"labels": Isolation("labels"), "learn": Isolation("learn")}, drift_store,
                         settings.drift_keep_windows)

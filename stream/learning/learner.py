@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 from river import metrics, utils
@@ -96,8 +96,69 @@ class PrequentialMetrics:
         return {k: _finite(m.get()) for k, m in self._recent.items()}
 
 
+class ExampleBuffer:
+    """The most recent labeled examples of a model (validated features, label), for retraining.
+
+    ``seen`` counts every example ever given (positions in the model's stream of examples);
+    ``take_unsaved`` hands over those added since the last call, with their positions, for the
+    registry to keep (a checkpoint stores only ``seen``: the buffer is rebuilt from the registry's
+    copy, up to that position, and the replay after a restart adds the rest again).
+
+    >>> buffer = ExampleBuffer(3)
+    >>> for i in range(5):
+    ...     buffer.append({"x": i}, i > 2)
+    >>> buffer.seen, buffer.since(3)
+    (5, [({'x': 3}, True), ({'x': 4}, True)])
+    >>> saved = buffer.take_unsaved()
+    >>> [position for position, _, _ in saved], buffer.take_unsaved()
+    ([0, 1, 2, 3, 4], [])
+    >>> restored = ExampleBuffer(3)
+    >>> restored.restore(saved + [(5, {"x": 5}, True)], seen=5)  # position 5 is not in the checkpoint
+    >>> restored.seen, restored.since(0)
+    (5, [({'x': 2}, False), ({'x': 3}, True), ({'x': 4}, True)])
+    """
+
+    def __init__(self, size: int):
+        self.examples: deque = deque(maxlen=size)
+        self.seen = 0
+        self.unsaved: list[tuple[int, dict, Any]] = []
+
+    def append(self, x: dict, y: Any) -> None:
+        self.examples.append((x, y))
+        self.unsaved.append((self.seen, x, y))
+        self.seen += 1
+
+    def since(self, position: int) -> list[tuple[dict, Any]]:
+        """The examples from ``position`` on (those still held)."""
+        keep = min(len(self.examples), max(0, self.seen - position))
+        return list(self.examples)[len(self.examples) - keep:] if keep else []
+
+    def take_unsaved(self) -> list[tuple[int, dict, Any]]:
+        unsaved, self.unsaved = self.unsaved, []
+        return unsaved
+
+    def give_back(self, unsaved: list[tuple[int, dict, Any]]) -> None:
+        """Examples whose saving failed: saved with the next ones."""
+        self.unsaved[:0] = unsaved
+
+    def restore(self, rows: Any, seen: int) -> None:
+        """Rebuild from saved ``(position, x, y)`` rows, up to (not including) position ``seen``."""
+        by_position = {int(position): (x, y) for position, x, y in rows if 0 <= int(position) < seen}
+        self.examples.clear()
+        self.examples.extend(by_position[p] for p in sorted(by_position)[-self.examples.maxlen:])
+        self.seen = seen
+        self.unsaved = []
+
+
 class ModelLearner:
-    """Learns one alias (champion or challenger) of one model, example by example."""
+    """Learns one alias (champion or challenger) of one model, example by example.
+
+    A champion's learner keeps the model's recent examples (:class:`ExampleBuffer`) for
+    retraining; a challenger's (or, on probation, the previous champion's) keeps the paired test
+    against the champion (``paired``, see :mod:`monitors.promotion`), fed by
+    :class:`~stream.learning.learners.Learners` with both models' errors on the same examples.
+    Both live in the learner's state, so a restart from a checkpoint replays them exactly.
+    """
 
     def __init__(self, name: str, alias: str, version: int, metadata: dict, model: Any, *, window: int = 1000,
                  remember_ids: int = 100_000, concept: Any = None):
@@ -115,6 +176,10 @@ class ModelLearner:
         self.remember_ids = remember_ids
         self.concept = concept  # a monitors.ConceptDriftMonitor fed this learner's errors, or None
         self.concept_drifts: list[dict] = []  # concept_drift records not yet taken by the stream
+        self.buffer: ExampleBuffer | None = None  # the champion's: recent examples for retraining
+        self.paired: Any = None  # a challenger's: the paired test against the champion
+        self.failures = 0  # examples this learner could not predict or learn (the probation's hard limit)
+        self.restored_buffer_seen: int | None = None  # from a checkpoint: how far the buffer went
 
     def learn(self, x: dict, y: Any, event_id: str, partition: int, offset: int) -> float | None:
         """Test, then train. Returns the example's error (0/1, or absolute error), None if skipped."""
@@ -134,6 +199,8 @@ class ModelLearner:
         self.metrics.update(y, y_pred, proba)
         self.model.learn_one(x, y)
         self.n_learned += 1
+        if self.buffer is not None:
+            self.buffer.append(x, y)
         if self.metrics.task == REGRESSION:
             error = abs(float(y) - float(y_pred))
         else:
@@ -154,6 +221,7 @@ class ModelLearner:
             "duplicates_skipped": self.duplicates,
             "offsets": {str(p): o for p, o in self.offsets.items()},
             "metrics": {"overall": self.metrics.overall(), "recent": self.metrics.recent(), "window": self.metrics.window},
+            **({"paired_test": self.paired.to_dict()} if self.paired is not None else {}),
         }
 
     # Snapshots ---------------------------------------------------------------------------------
@@ -169,7 +237,9 @@ class ModelLearner:
     def state(self) -> dict:
         """Everything besides the model that a restart needs (pickled inside a signed artifact)."""
         return {"metrics": self.metrics, "n_learned": self.n_learned, "duplicates": self.duplicates,
-                "offsets": dict(self.offsets), "recent_ids": self.recent_ids, "concept": self.concept}
+                "offsets": dict(self.offsets), "recent_ids": self.recent_ids, "concept": self.concept,
+                "buffer_seen": self.buffer.seen if self.buffer is not None else None, "paired": self.paired,
+                "failures": self.failures}
 
     def restore(self, state: dict) -> None:
         self.metrics = state["metrics"]
@@ -177,6 +247,10 @@ class ModelLearner:
         self.duplicates = state["duplicates"]
         self.offsets = dict(state["offsets"])
         self.recent_ids = state["recent_ids"]
+        self.failures = state.get("failures", 0)
+        if state.get("paired") is not None:
+            self.paired = state["paired"]
+        self.restored_buffer_seen = state.get("buffer_seen")  # the learners rebuild the buffer up to it
         # The detector goes on from where the snapshot left it (so a replay after a crash finds
         # the same drifts), unless the configured detector changed since.
         restored = state.get("concept")

@@ -27,7 +27,7 @@ from stream.registry.registry import ALIASES, Registry
 from stream.transport.isolation import DeadLetterBuffer
 from stream.wire.events import deadletter_record, parse_training_example
 
-from .learner import ModelLearner
+from .learner import ExampleBuffer, ModelLearner
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Learners:
 
     def __init__(self, registry_factory, key: bytes | None, allow_unsigned: bool, *, every_examples: int,
                  every_seconds: float, window: int, concept_detector: str | None = None, concept_params: dict | None = None,
-                 publish_min_examples: int = 1, publish_min_seconds: float = 0.25):
+                 publish_min_examples: int = 1, publish_min_seconds: float = 0.25, buffer_size: int = 20_000):
         self._registry_factory = registry_factory
         self._registry: Registry | None = None
         self.key = key
@@ -69,6 +69,7 @@ class Learners:
         self.concept_detector = concept_detector  # None: no concept-drift detection
         self.concept_params = dict(concept_params or {})
         self.drift_events: list[dict] = []  # concept_drift records waiting to be sent
+        self.buffer_size = buffer_size  # recent examples kept per model for retraining
 
     def _concept_monitor(self, task: str):
         """A fresh detector for a champion's errors (None when detection is off or does not fit)."""
@@ -90,28 +91,85 @@ class Learners:
         return self._registry
 
     def _load(self, name: str) -> dict[str, ModelLearner]:
-        """Learners for a model's champion and challenger: from their snapshots, else from the artifact."""
-        loaded = {}
-        for alias, version in self.registry.aliases(name).items():
-            if alias not in ALIASES:
-                continue
-            snapshot = self.registry.fetch_checkpoint(name, alias)
-            state = None
-            if snapshot is not None and snapshot[0]["version"] == version:
-                _, data, state_blob = snapshot
-                state = artifacts.loads(state_blob, self.key, allow_unsigned=self.allow_unsigned).model if state_blob else None
-            else:
-                data = self.registry.fetch(name, version)
-            art = artifacts.loads(data, self.key, allow_unsigned=self.allow_unsigned)
-            metadata = {k: v for k, v in art.metadata.items() if k != "learned"}
-            concept = self._concept_monitor(metadata["task"]) if alias == "champion" else None
-            learner = ModelLearner(name, alias, version, metadata, art.model, window=self.window, concept=concept)
-            if state is not None:
-                learner.restore(state)
-            loaded[alias] = learner
-            log.info("learner %s/%s v%s starts at %d examples (%s)", name, alias, version, learner.n_learned,
-                     "snapshot" if state is not None else "deployed artifact")
+        """Learners for a model's champion and challenger: from their checkpoints, else from the
+        artifact; the champion's with the model's recent examples for retraining."""
+        loaded = {alias: self._load_one(name, alias, version)
+                  for alias, version in self.registry.aliases(name).items() if alias in ALIASES}
+        champion = loaded.get("champion")
+        if champion is not None:
+            rows = self.registry.recent_examples(name)
+            seen = champion.restored_buffer_seen
+            if seen is None:  # a champion without a checkpoint of its own: what the registry holds
+                seen = max((int(row[0]) for row in rows), default=-1) + 1
+            champion.buffer = ExampleBuffer(self.buffer_size)
+            champion.buffer.restore(rows, seen)
         return loaded
+
+    def _load_one(self, name: str, alias: str, version: int) -> ModelLearner:
+        """The learner of one alias. A promotion or rollback moves a version to the other alias:
+        its learner goes on from that alias's checkpoint if it has none under the new one."""
+        snapshot, moved = self.registry.fetch_checkpoint(name, alias), False
+        if snapshot is None or snapshot[0]["version"] != version:
+            snapshot, moved = self.registry.fetch_checkpoint(name, _other(alias)), True
+            if snapshot is not None and snapshot[0]["version"] != version:
+                snapshot = None
+        state = None
+        if snapshot is not None:
+            _, data, state_blob = snapshot
+            state = artifacts.loads(state_blob, self.key, allow_unsigned=self.allow_unsigned).model if state_blob else None
+        else:
+            data = self.registry.fetch(name, version)
+        art = artifacts.loads(data, self.key, allow_unsigned=self.allow_unsigned)
+        metadata = {k: v for k, v in art.metadata.items() if k != "learned"}
+        concept = self._concept_monitor(metadata["task"]) if alias == "champion" else None
+        learner = ModelLearner(name, alias, version, metadata, art.model, window=self.window, concept=concept)
+        if state is not None:
+            learner.restore(state)
+        if moved or alias == "champion" or learner.paired is None:
+            self._take_role(learner, alias)
+        log.info("learner %s/%s v%s starts at %d examples (%s)", name, alias, version, learner.n_learned,
+                 "checkpoint" if state is not None else "deployed artifact")
+        return learner
+
+    def _take_role(self, learner: ModelLearner, alias: str, buffer: ExampleBuffer | None = None) -> None:
+        """What a learner keeps besides its model in each role: a champion detects concept drift and
+        keeps the recent examples; a challenger is tested against it from scratch."""
+        learner.alias = alias
+        learner.failures = 0
+        learner.concept_drifts = []
+        if alias == "champion":
+            learner.paired = None
+            learner.buffer = buffer
+            if learner.concept is None:
+                learner.concept = self._concept_monitor(learner.metadata["task"])
+        else:
+            from monitors import paired_test
+
+            learner.paired = paired_test(learner.metadata["task"])
+            learner.buffer = None
+            learner.concept = None
+
+    async def move(self, name: str, champion: int, challenger: int | None) -> None:
+        """Rearrange a model's learners after its aliases moved (promotion, rollback, a challenger
+        added or removed): a version that keeps serving keeps everything it learned, in its new
+        role. Then checkpoint and publish them at once, so the scorers follow without waiting."""
+        current = {alias: self.learners.pop((name, alias)) for alias in ALIASES if (name, alias) in self.learners}
+        buffer = current["champion"].buffer if "champion" in current else None
+        by_version = {learner.version: learner for learner in current.values()}
+        for alias, version in (("champion", champion), ("challenger", challenger)):
+            if version is None:
+                continue
+            learner = by_version.pop(version, None)
+            if learner is None:
+                learner = await asyncio.to_thread(self._load_one, name, alias, version)
+                if alias == "challenger":
+                    self._take_role(learner, alias)  # tested from the moment it joins
+            elif learner.alias != alias:
+                self._take_role(learner, alias, buffer)
+            if alias == "champion" and learner.buffer is None:
+                learner.buffer = buffer if buffer is not None else ExampleBuffer(self.buffer_size)
+            self.learners[(name, alias)] = learner
+        await self.snapshot(name)
 
     async def ensure(self, name: str, partition: int) -> bool:
         """Make sure this worker has learners for ``name``; False if the model has no champion."""
@@ -144,20 +202,27 @@ class Learners:
                 event.ack()
                 self.handled[message.partition] = message.offset
                 continue
+            errors = {}
             for alias in ALIASES:
                 learner = self.learners.get((name, alias))
                 if learner is None:
                     continue
                 try:
-                    learner.learn(example.features, example.label, example.id, message.partition, message.offset)
+                    errors[alias] = learner.learn(example.features, example.label, example.id, message.partition, message.offset)
                     if learner.concept_drifts:
                         self.drift_events.extend(learner.concept_drifts)
                         learner.concept_drifts = []
                 except Exception as error:
+                    learner.failures += 1
                     if alias == "champion":
                         if not isinstance(error, InvalidInput):  # a label the model cannot take (e.g. an unknown class)
                             error = InvalidInput("invalid_label", f"{type(error).__name__}: {error}")
                         self._deadletter(message, error, event_id=example.id, model=name)
+            if errors.get("champion") is not None and errors.get("challenger") is not None:
+                # Paired: both models predicted this example before learning it (test-then-train).
+                challenger = self.learners[(name, "challenger")]
+                if challenger.paired is not None:
+                    challenger.paired.observe(errors["champion"], errors["challenger"])
             self.unacked.setdefault(name, []).append(event)
             self.since_snapshot[name] = self.since_snapshot.get(name, 0) + 1
             self.since_publish[name] = self.since_publish.get(name, 0) + 1
@@ -213,6 +278,14 @@ class Learners:
         """Write the snapshots; returns the CPU seconds it took (a busy event loop inflates the wall time)."""
         started = time.thread_time()
         for learner in learners:
+            if checkpoint and learner.buffer is not None:
+                # Before the checkpoint that counts them: a restart rebuilds the buffer up to it.
+                unsaved = learner.buffer.take_unsaved()
+                try:
+                    self.registry.append_examples(learner.name, unsaved, keep=self.buffer_size)
+                except Exception:
+                    learner.buffer.give_back(unsaved)
+                    raise
             # No baseline: it is the version's, kept once in the version's artifact. Not compressed:
             # snapshots are written several times a second and read back on a fast network.
             data = artifacts.dumps(learner.snapshot_artifact(), self.key, compress=False)
@@ -249,3 +322,7 @@ class Learners:
                 for alias in ALIASES:
                     self.learners.pop((name, alias), None)
                 await self.ensure(name, partition)
+
+
+def _other(alias: str) -> str:
+    return "challenger" if alias == "champion" else "champion"

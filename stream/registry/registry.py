@@ -13,7 +13,10 @@ Keys (all under ``driftline:``)::
     model:NAME:served:ALIAS     HASH  the learner's latest published model, what the scorers serve:
                                       revision, version, info, artifact (a checkpoint is published too)
     model:NAME:snapshot_seq     INT   last snapshot revision handed out (published and checkpoints)
-    audit                       STREAM one entry per register / alias move, with its reason
+    model:NAME:examples         LIST  the model's recent labeled examples, JSON [position, features,
+                                      label], written with each checkpoint (what a retrain learns from)
+    audit                       STREAM one entry per register / alias move (or removal), with who
+                                      moved it (``by``: cli, api, controller) and why (``reason``)
     snapshots                   PUB/SUB channel: one JSON note per published snapshot (model, alias,
                                       version, revision, n_learned, offsets, written_at)
 
@@ -94,7 +97,7 @@ class Registry:
             self.set_alias(name, alias, version, reason or f"deployed version {version}")
         return version
 
-    def set_alias(self, name: str, alias: str, version: int, reason: str = "") -> int | None:
+    def set_alias(self, name: str, alias: str, version: int, reason: str = "", by: str = "") -> int | None:
         """Point ``alias`` at ``version``; returns the version it pointed at before (or None)."""
         if alias not in ALIASES:
             raise RegistryError(f"unknown alias {alias!r}; aliases are {', '.join(ALIASES)}")
@@ -103,9 +106,50 @@ class Registry:
         previous = self.redis.hget(_k("model", name, "aliases"), alias)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(_k("model", name, "aliases"), alias, version)
-        pipe.xadd(_k("audit"), _audit_entry("alias", name, version, alias, reason, previous))
+        pipe.xadd(_k("audit"), _audit_entry("alias", name, version, alias, reason, previous, by))
         pipe.execute()
         return int(previous) if previous is not None else None
+
+    def move_aliases(self, name: str, champion: int, challenger: int | None, reason: str, by: str) -> dict[str, int]:
+        """Point ``champion`` (and ``challenger``, or remove it when None) in one transaction, each
+        move in the audit log with who moved it and why; returns the aliases as they were before.
+
+        A promotion is ``move_aliases(name, new, old, ...)`` (the old champion stays in shadow on
+        probation), a rollback the reverse."""
+        for version in (champion, challenger):
+            if version is not None and not self.redis.hexists(_k("model", name, "versions"), version):
+                raise RegistryError(f"model {name!r} has no version {version}")
+        key = _k("model", name, "aliases")
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # nobody moves an alias between reading and writing them
+                    before = {a.decode(): int(v) for a, v in pipe.hgetall(key).items()}
+                    pipe.multi()
+                    if before.get("champion") != champion:
+                        pipe.hset(key, "champion", champion)
+                        pipe.xadd(_k("audit"), _audit_entry("alias", name, champion, "champion", reason, before.get("champion"), by))
+                    if challenger is None and "challenger" in before:
+                        pipe.hdel(key, "challenger")
+                        pipe.xadd(_k("audit"), _audit_entry("unalias", name, before["challenger"], "challenger", reason, None, by))
+                    elif challenger is not None and before.get("challenger") != challenger:
+                        pipe.hset(key, "challenger", challenger)
+                        pipe.xadd(_k("audit"), _audit_entry("alias", name, challenger, "challenger", reason, before.get("challenger"), by))
+                    pipe.execute()
+                    return before
+                except redis.WatchError:
+                    continue
+
+    def remove_alias(self, name: str, alias: str, reason: str, by: str = "") -> int | None:
+        """Remove ``alias`` (the challenger, when it is discarded or its probation ends); returns its version."""
+        previous = self.redis.hget(_k("model", name, "aliases"), alias)
+        if previous is None:
+            return None
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(_k("model", name, "aliases"), alias)
+        pipe.xadd(_k("audit"), _audit_entry("unalias", name, int(previous), alias, reason, None, by))
+        pipe.execute()
+        return int(previous)
 
     # Reading -------------------------------------------------------------------------------------
     def models(self) -> list[str]:
@@ -170,6 +214,18 @@ class Registry:
                 entries.append(dict(entry, id=entry_id.decode()))
         return entries[-count:]
 
+    def history(self, name: str) -> list[dict]:
+        """Which version served when: one entry per move of the champion alias (oldest first), with
+        the time it started serving, until when, the version it replaced, who moved it and why."""
+        moves = [e for e in self.audit(name, count=100_000) if e.get("alias") == "champion" and e["action"] == "alias"]
+        history = []
+        for i, entry in enumerate(moves):
+            until = float(moves[i + 1]["ts"]) if i + 1 < len(moves) else None
+            history.append({"version": int(entry["version"]), "from": float(entry["ts"]), "until": until,
+                            "previous": int(entry["previous"]) if entry.get("previous") else None,
+                            "reason": entry.get("reason", ""), "by": entry.get("by", "")})
+        return history
+
     # Snapshots of the learning models ----------------------------------------------------------
     def publish_snapshot(self, name: str, alias: str, version: int, data: bytes, info: dict, state: bytes | None = None) -> int:
         """Store the learner's current model for the scorers of ``alias`` and tell them at once on
@@ -217,17 +273,17 @@ class Registry:
         pipe.hget(_k("model", name, "snapshot", alias), field)
         return tuple(pipe.execute())
 
-    def serving_states(self, names: Iterable[str] | None = None) -> dict[str, tuple[int | None, int | None]]:
-        """Per model: (champion version, revision of its snapshot or None), in one round trip.
+    def serving_states(self, names: Iterable[str] | None = None, alias: str = "champion") -> dict[str, tuple[int | None, int | None]]:
+        """Per model: (the alias's version, revision of its snapshot or None), in one round trip.
 
-        A snapshot counts only while it was taken from the current champion version.
+        A snapshot counts only while it was taken from the alias's current version.
         """
         names = self.models() if names is None else list(names)
         pipe = self.redis.pipeline(transaction=False)
         for name in names:
-            pipe.hget(_k("model", name, "aliases"), "champion")
-            pipe.hmget(_k("model", name, "served", "champion"), ["version", "revision"])
-            pipe.hmget(_k("model", name, "snapshot", "champion"), ["version", "revision"])
+            pipe.hget(_k("model", name, "aliases"), alias)
+            pipe.hmget(_k("model", name, "served", alias), ["version", "revision"])
+            pipe.hmget(_k("model", name, "snapshot", alias), ["version", "revision"])
         replies = pipe.execute()
         states = {}
         for i, name in enumerate(names):
@@ -237,6 +293,20 @@ class Registry:
             current = revision is not None and champion is not None and int(snap_version) == champion
             states[name] = (champion, int(revision) if current else None)
         return states
+
+    # Recent labeled examples, for retraining ---------------------------------------------------
+    def append_examples(self, name: str, rows: list[tuple[int, dict, Any]], keep: int) -> None:
+        """Keep a model's recent examples ``(position, features, label)``: the last ``keep``."""
+        if not rows:
+            return
+        key = _k("model", name, "examples")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(key, *(json.dumps(row, separators=(",", ":"), default=str) for row in rows))
+        pipe.ltrim(key, -keep, -1)
+        pipe.execute()
+
+    def recent_examples(self, name: str) -> list[tuple[int, dict, Any]]:
+        return [tuple(json.loads(raw)) for raw in self.redis.lrange(_k("model", name, "examples"), 0, -1)]
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
@@ -248,8 +318,10 @@ class Registry:
         return None
 
 
-def _audit_entry(action: str, name: str, version: int, alias: str | None, reason: str, previous: Any = None) -> dict:
-    entry = {"action": action, "model": name, "version": str(version), "reason": reason, "ts": f"{time.time():.3f}"}
+def _audit_entry(action: str, name: str, version: int, alias: str | None, reason: str, previous: Any = None,
+                 by: str = "") -> dict:
+    entry = {"action": action, "model": name, "version": str(version), "reason": reason, "ts": f"{time.time():.3f}",
+             "by": by or "cli"}
     if alias:
         entry["alias"] = alias
     if previous is not None:

@@ -1,4 +1,5 @@
-"""The score agent and the model refresh: ``events`` ──► ``predictions`` / ``deadletter``.
+"""The score agent and the model refresh: ``events`` ──► ``predictions`` / ``deadletter``
+(and, while a model has a challenger, its answers on ``shadow-predictions``).
 
 The score agent works in batches (``take_events``): per-event awaits and per-event Faust sends
 cost most of the throughput. Each batch's outputs are handed to the producer without waiting,
@@ -90,6 +91,7 @@ async def score_batch(app: Any, serving: Serving, topics: TopicNames, pending: A
     examples = [(o.scored.model.encode(), o.example) for o in outputs if o.example is not None]
     waiting = [s for s in scored if s.label is None]
     summaries = summarizer.summaries(scored, time.time()) if summarizer is not None and scored else []
+    shadows = scorer.shadow(scored)  # empty unless a model has a challenger
 
     async def deliver() -> None:
         producer = kafka_producer(app)
@@ -98,6 +100,7 @@ async def score_batch(app: Any, serving: Serving, topics: TopicNames, pending: A
             send_keyed(producer, topics.deadletter, deadletters),
             send_keyed(producer, topics.training, examples),
             _send_summaries(producer, topics.monitoring, summarizer, summaries),
+            send_keyed(producer, topics.shadow, shadows),
         )
 
     # Acked (and so committed) only when every output is on the broker: while the broker is

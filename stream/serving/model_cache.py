@@ -57,6 +57,7 @@ class ModelCache:
         self._allow_unsigned = allow_unsigned
         self.monitoring = monitoring
         self.predictors: dict[str, Predictor] = {}
+        self.challengers: dict[str, Predictor] = {}  # model -> its challenger, scored in shadow
         self.baselines: dict[str, MonitoredBaseline] = {}  # model -> its champion's baseline (monitoring on)
         self.baseline_errors: dict[str, str] = {}  # model -> why its baseline cannot be used
         self.known: dict[str, int | None] = {}  # every registered model -> champion version
@@ -71,8 +72,9 @@ class ModelCache:
         # Pushed snapshots (see follow).
         self.listening = False
         self.pushed = 0  # snapshots loaded because their learner published them
-        self._wanted: dict[str, int] = {}  # model -> newest revision heard of, not loaded yet
+        self._wanted: dict[tuple[str, str], int] = {}  # (model, alias) -> newest revision heard of, not loaded yet
         self._loading: asyncio.Future | None = None
+        self._refreshing: asyncio.Future | None = None  # a refresh a note about a new version asked for
 
     def get(self, name: str) -> Predictor | None:
         return self.predictors.get(name)
@@ -102,7 +104,7 @@ class ModelCache:
     async def _refresh_locked(self) -> None:
         self.last_refresh_started = time.monotonic()
         try:
-            known, predictors, errors, baselines = await asyncio.to_thread(self._load_changes)
+            known, predictors, errors, baselines, challengers = await asyncio.to_thread(self._load_changes)
         except Exception as exc:  # Redis down or timing out: keep scoring with what we have
             if self.redis_ok or self.last_error is None:
                 log.warning("registry unreachable, keeping %d loaded model(s): %s", len(self.predictors), exc)
@@ -111,6 +113,7 @@ class ModelCache:
         else:
             # One statement: a batch never sees a predictor with another version's baseline.
             self.known, self.predictors, self.load_errors, self.baselines = known, predictors, errors, baselines
+            self.challengers = challengers
             self.redis_ok, self.last_error = True, None
             self.refreshes += 1
         finally:
@@ -153,37 +156,48 @@ class ModelCache:
                         pass
 
     def heard(self, note: dict) -> None:
-        """A snapshot note: load it (in the background) if it is newer than what this worker serves."""
-        name, revision = note.get("model"), note.get("revision")
-        current = self.predictors.get(name) if isinstance(name, str) else None
-        if note.get("alias") != "champion" or current is None or note.get("version") != current.version \
-                or not isinstance(revision, int):
-            return  # a model or version this worker does not serve: the refresh handles deployments
+        """A snapshot note: load it (in the background) if it is newer than what this worker serves;
+        a note about a version it does not serve yet (a promotion, a new challenger) brings a refresh."""
+        name, revision, alias = note.get("model"), note.get("revision"), note.get("alias")
+        if not isinstance(name, str) or alias not in ("champion", "challenger") or not isinstance(revision, int):
+            return
+        served = self.predictors if alias == "champion" else self.challengers
+        current = served.get(name)
+        if current is None or note.get("version") != current.version:
+            if name in self.known and (self._refreshing is None or self._refreshing.done()):
+                self._refreshing = asyncio.ensure_future(self.refresh())
+            return
         if current.snapshot is not None and current.snapshot >= revision:
             return
-        self._wanted[name] = max(revision, self._wanted.get(name, revision))
+        key = (name, alias)
+        self._wanted[key] = max(revision, self._wanted.get(key, revision))
         if self._loading is None or self._loading.done():
             self._loading = asyncio.ensure_future(self._load_wanted())
 
     async def _load_wanted(self) -> None:
         while self._wanted:
-            name, revision = self._wanted.popitem()
+            (name, alias), revision = self._wanted.popitem()
             async with self._lock:
-                current = self.predictors.get(name)
+                served = self.predictors if alias == "champion" else self.challengers
+                current = served.get(name)
                 if current is None or (current.snapshot is not None and current.snapshot >= revision):
                     continue
                 try:
-                    predictor = await asyncio.to_thread(self._load_snapshot, name, current.version)
+                    predictor = await asyncio.to_thread(self._load_snapshot, name, current.version, alias)
                 except Exception as exc:  # the refresh tries again
-                    log.warning("cannot load the published snapshot of %s: %s: %s", name, type(exc).__name__, exc)
+                    log.warning("cannot load the published snapshot of %s/%s: %s: %s", name, alias, type(exc).__name__, exc)
                     continue
-                if predictor is not None and self.predictors.get(name) is current:
-                    self.predictors = dict(self.predictors, **{name: predictor})  # one assignment: atomic for a batch
+                if predictor is not None and served.get(name) is current:
+                    # One assignment: atomic for a batch.
+                    if alias == "champion":
+                        self.predictors = dict(self.predictors, **{name: predictor})
+                    else:
+                        self.challengers = dict(self.challengers, **{name: predictor})
                     self.pushed += 1
 
-    def _load_snapshot(self, name: str, version: int) -> Predictor | None:
-        """The champion's latest published snapshot of ``version`` (None if the version moved on)."""
-        snapshot = self._registry_instance().fetch_snapshot(name, "champion")
+    def _load_snapshot(self, name: str, version: int, alias: str = "champion") -> Predictor | None:
+        """The alias's latest published snapshot of ``version`` (None if the version moved on)."""
+        snapshot = self._registry_instance().fetch_snapshot(name, alias)
         if snapshot is None or snapshot[0]["version"] != version:
             return None
         info, data, _ = snapshot
@@ -195,7 +209,7 @@ class ModelCache:
             self._registry = self._registry_factory()
         return self._registry
 
-    def _load_changes(self) -> tuple[dict, dict, dict, dict]:
+    def _load_changes(self) -> tuple[dict, dict, dict, dict, dict]:
         registry = self._registry_instance()
         states = registry.serving_states()
         known = {name: version for name, (version, _) in states.items()}
@@ -223,7 +237,23 @@ class ModelCache:
                 baseline = self._baseline(registry, predictor)
                 if baseline is not None:
                     baselines[name] = baseline
-        return known, predictors, errors, baselines
+        return known, predictors, errors, baselines, self._load_challengers(registry, known)
+
+    def _load_challengers(self, registry: Registry, known: dict) -> dict[str, Predictor]:
+        """The challengers, scored in shadow: one that cannot be loaded is only logged (never an answer)."""
+        challengers = {}
+        for name, (version, revision) in registry.serving_states(list(known), alias="challenger").items():
+            if version is None:
+                continue
+            current = self.challengers.get(name)
+            if current is not None and (current.version, current.snapshot) == (version, revision):
+                challengers[name] = current
+                continue
+            try:
+                challengers[name] = self._load(registry, name, version, revision, alias="challenger")
+            except Exception as exc:
+                log.error("cannot load the challenger of %s (version %s): %s: %s", name, version, type(exc).__name__, exc)
+        return challengers
 
     def _baseline(self, registry: Registry, predictor: Predictor) -> MonitoredBaseline | None:
         """The predictor's version's baseline: parsed once per version; a failure only stops monitoring."""
@@ -248,8 +278,8 @@ class ModelCache:
 
         return MonitoredBaseline(version, baseline, positive_key(predictor.metadata))
 
-    def _load(self, registry: Registry, name: str, version: int, revision: int | None) -> Predictor:
-        snapshot = registry.fetch_snapshot(name, "champion") if revision is not None else None
+    def _load(self, registry: Registry, name: str, version: int, revision: int | None, alias: str = "champion") -> Predictor:
+        snapshot = registry.fetch_snapshot(name, alias) if revision is not None else None
         if snapshot is not None and snapshot[0]["version"] == version:
             info, data, _ = snapshot
             revision = info["revision"]  # it may have moved on since serving_states() was read
@@ -265,6 +295,8 @@ class ModelCache:
                 "loaded_version": self.predictors[name].version if name in self.predictors else None,
                 "loaded_snapshot": self.predictors[name].snapshot if name in self.predictors else None,
                 "task": self.predictors[name].task if name in self.predictors else None,
+                "challenger": self.challengers[name].version if name in self.challengers else None,
+                "challenger_snapshot": self.challengers[name].snapshot if name in self.challengers else None,
                 "error": self.load_errors.get(name),
                 "baseline": self.baselines[name].baseline.id if name in self.baselines else None,
                 "baseline_error": self.baseline_errors.get(name),

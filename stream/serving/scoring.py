@@ -57,6 +57,8 @@ class Scorer:
         self.max_event_bytes = max_event_bytes
         self.scored = 0
         self.deadlettered: Counter[str] = Counter()
+        self.shadowed = 0  # events a challenger also answered (shadow-predictions)
+        self.shadow_failures = 0  # events a challenger could not answer (never the event's answer)
 
     def parse(self, messages: Sequence[Message]) -> list[Event | InvalidInput]:
         """One parsed event or dead-letter reason per message; never raises."""
@@ -114,6 +116,32 @@ class Scorer:
                 )
                 outputs.append(Output(message.key, _dumps(record), False))
         return outputs
+
+    def shadow(self, scored: Sequence[Scored]) -> list[tuple[bytes, bytes]]:
+        """The challengers' answers to events their champions answered, as ``shadow-predictions``
+        records (the ``predictions`` schema plus ``"alias": "challenger"``). Never raises: a
+        challenger that fails on an event is counted, and the event keeps its champion's answer."""
+        challengers = self.cache.challengers
+        if not challengers:
+            return []
+        now = time.time()
+        records = []
+        for event in scored:
+            challenger = challengers.get(event.model)
+            if challenger is None:
+                continue
+            try:
+                result = challenger.predict(event.features)
+                record = {"id": event.event_id, "model": event.model, "version": challenger.version,
+                          "snapshot": challenger.snapshot, "prediction": result["prediction"]}
+                if "proba" in result:
+                    record["proba"] = result["proba"]
+                record.update(ts_event=event.ts_event, ts_scored=now, alias="challenger")
+                records.append((event.event_id.encode(), _dumps(record)))
+            except Exception:
+                self.shadow_failures += 1
+        self.shadowed += len(records)
+        return records
 
     def score_items(self, items: Sequence[tuple[Message, Event | InvalidInput]]) -> list[Output]:
         """:meth:`score` on ``(message, parsed)`` pairs: the unit of work the score agent isolates."""

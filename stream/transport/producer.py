@@ -35,6 +35,9 @@ def sender(app: Any, topic: str) -> Callable[[Records], Awaitable[None]]:
 
 async def send_keyed(producer: AIOKafkaProducer, topic: str, records: Records) -> None:
     """Send ``(key, value)`` records and wait until the broker has them all."""
+    records = records if isinstance(records, list) else list(records)
+    if not records:
+        return
     await producer.client._wait_on_metadata(topic)
     partitions = sorted(producer.client.cluster.partitions_for_topic(topic) or ())
     available = sorted(producer.client.cluster.available_partitions_for_topic(topic) or ()) or partitions

@@ -17,7 +17,7 @@ from stream.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("events", "labels", "predictions", "training", "monitoring", "drift-events", "deadletter")
+TOPICS = ("events", "labels", "predictions", "training", "monitoring", "drift-events", "deadletter", "shadow-predictions")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class TopicNames:
     monitoring: str
     drift: str
     deadletter: str
+    shadow: str  # shadow-predictions: the challengers' answers, never served
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "TopicNames":

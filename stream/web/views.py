@@ -15,6 +15,7 @@ exactly as the stream does.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 
@@ -23,6 +24,7 @@ from aiohttp import web as aiohttp_web
 from faust.web import Request, Response
 from faust.web import View as FaustView
 
+from stream.deployment.agents import Deployment
 from stream.learning.agents import Learning
 from stream.model.decoding import decode_json
 from stream.model.schema import InvalidInput
@@ -62,7 +64,8 @@ def _http_reason(status: int) -> str:
     return {413: "oversized", 404: "not_found", 405: "method_not_allowed"}.get(status, "bad_request")
 
 
-def install(app: faust.App, settings: Settings, *, serving: Serving, learning: Learning, monitoring: Monitoring) -> None:
+def install(app: faust.App, settings: Settings, *, serving: Serving, learning: Learning, monitoring: Monitoring,
+            deployment: Deployment | None = None) -> None:
     """Register the endpoints on ``app``; they read each stage's state through what it hands in."""
     registry_holder: dict[str, Registry] = {}
     started = time.time()
@@ -104,6 +107,7 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
                     "concept_drifts_not_in_redis": len(learning.concept_unstored),
                     "reports": monitoring.renderer.describe(),
                 },
+                "deployment": _deployment(deployment),
                 "uptime_seconds": round(time.time() - started, 1),
             }
             return self.json(body, status=200 if body["status"] == "ok" else 503)
@@ -120,6 +124,60 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
             if name not in await asyncio.to_thread(registry().models):
                 return self.json(_unknown_model(name), status=404)
             return self.json(await asyncio.to_thread(registry().show, name))
+
+    @app.page("/api/models/{name}/deployment")
+    class ModelDeployment(View):
+        async def get(self, request: Request, name: str) -> Response:
+            if name not in await asyncio.to_thread(registry().models):
+                return self.json(_unknown_model(name), status=404)
+            store = deployment.store
+            body = {"name": name, "policy": deployment.policy.mode,
+                    "aliases": await asyncio.to_thread(registry().aliases, name),
+                    "state": await asyncio.to_thread(store.state, name),
+                    "records": await asyncio.to_thread(store.records, name),
+                    "triggers": await asyncio.to_thread(store.outcomes, name),
+                    "history": await asyncio.to_thread(registry().history, name)}
+            return self.json(body)
+
+    def command_view(action: str):
+        class Command(View):
+            async def post(self, request: Request, name: str) -> Response:
+                refused = _refuse(request, settings.api_token)
+                if refused is not None:
+                    return self.json(refused[1], status=refused[0])
+                raw = await request.read()
+                body = decode_json(raw) if raw.strip() else {}
+                if not isinstance(body, dict):
+                    raise InvalidInput("not_an_object", "the request body must be a JSON object")
+                version = body.get("version")
+                if action == "promote" and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+                    raise InvalidInput("invalid_field", "promote needs {\"version\": N}, a version number")
+                reason = body.get("reason", "")
+                if not isinstance(reason, str) or len(reason) > 500:
+                    raise InvalidInput("invalid_field", "reason must be a string of at most 500 characters")
+                wait = _wait_seconds(request.query.get("wait", "10"))
+                if name not in await asyncio.to_thread(registry().models):
+                    return self.json(_unknown_model(name), status=404)
+                store = deployment.store
+                command_id = await asyncio.to_thread(store.submit, name, action, "api", version, reason)
+                deadline = time.monotonic() + wait
+                result = None
+                while result is None and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                    result = await asyncio.to_thread(store.result, command_id)
+                if result is None:
+                    return self.json({"command": command_id, "status": "queued",
+                                      "detail": f"not carried out within {wait:g}s: the worker holding {name}'s learners "
+                                                "takes it when it can (GET /api/models/NAME/deployment)"}, status=202)
+                if not result["ok"]:
+                    return self.json({"command": command_id, "error": {"reason": "refused", "detail": result["detail"]}}, status=409)
+                return self.json(dict(result, command=command_id, status="done"))
+
+        Command.__name__ = f"Command_{action}"
+        return Command
+
+    for action in ("promote", "rollback", "retrain"):
+        app.page(f"/api/models/{{name}}/{action}")(command_view(action))
 
     @app.page("/api/drift/{name}")
     class Drift(View):
@@ -168,6 +226,37 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
             await _refresh_for(serving, [body])
             [result] = serving.scorer.score_objects([body])
             return self.json(result, status=422 if "error" in result else 200)
+
+
+def _refuse(request: Request, token: str) -> tuple[int, dict] | None:
+    """(status, body) when the request may not change anything; None when its bearer token is right."""
+    if not token:
+        return 403, {"error": {"reason": "no_token_configured",
+                               "detail": "set DRIFTLINE_API_TOKEN on the worker to allow changes over HTTP"}}
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        return 401, {"error": {"reason": "unauthorized", "detail": "this endpoint needs 'Authorization: Bearer TOKEN'"}}
+    return None
+
+
+def _wait_seconds(raw: str) -> float:
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise InvalidInput("invalid_field", "wait must be a number of seconds") from None
+    if not 0.0 <= wait <= 60.0:
+        raise InvalidInput("invalid_field", "wait must be between 0 and 60 seconds")
+    return wait
+
+
+def _deployment(deployment: Deployment | None) -> dict | None:
+    if deployment is None:
+        return None
+    return {"policy": deployment.policy.mode, "triggers_stored_here": deployment.triggers_stored,
+            "decisions_here": deployment.controller.decisions, "retraining": sorted(deployment.controller.training),
+            "errors": deployment.errors, "last_error": deployment.last_error,
+            "triggers_agent": deployment.isolation.describe()}
 
 
 def _agents(serving: Serving, learning: Learning, monitoring: Monitoring) -> dict:

@@ -156,5 +156,26 @@ def concept_record(model: str, version: Any, alias: str, detector: dict, positio
     }
 
 
+#: The continuous-deployment loop's records on ``drift-events`` (README: continuous deployment).
+RETRAIN_STARTED, CHALLENGER_REGISTERED = "retrain_started", "challenger_registered"
+DEPLOYED, ROLLED_BACK, CHALLENGER_DISCARDED = "deployed", "rolled_back", "challenger_discarded"
+DEPLOY_KINDS = (RETRAIN_STARTED, CHALLENGER_REGISTERED, DEPLOYED, ROLLED_BACK, CHALLENGER_DISCARDED)
+
+
+def deploy_record(model: str, version: Any, kind: str, trigger: str, ts: float, **fields: Any) -> dict:
+    """One record of the deployment loop. ``id`` is ``MODEL:TRIGGER:KIND``: the same on every copy,
+    and one per trigger and kind (a crash and a replay send the same record again, never a second).
+
+    >>> record = deploy_record("churn", 3, "deployed", "w9:data_drift", 50.0, from_version=3, to_version=4,
+    ...                        reason="sequential test", test={"b": 40, "c": 10, "n": 900, "e_value": 1e4, "gain": 0.033})
+    >>> record["id"], record["kind"], record["from_version"], record["test"]["b"]
+    ('churn:w9:data_drift:deployed', 'deployed', 3, 40)
+    """
+    if kind not in DEPLOY_KINDS:
+        raise ValueError(f"unknown deployment record kind {kind!r}")
+    return {"model": model, "version": version, "kind": kind, "ts": ts, "id": f"{model}:{trigger}:{kind}",
+            "trigger": trigger, **jsonable(fields)}
+
+
 def encode(record: dict) -> bytes:
     return json.dumps(record, separators=(",", ":"), default=str).encode()

@@ -1,0 +1,159 @@
+"""The deployment stage: ``drift-events`` ──► triggers (Redis) ──► the controller of each model.
+
+The triggers agent reads ``drift-events`` (every worker, its partitions) and keeps each record
+that may start a retrain, once, in Redis; the controller tick runs on every worker for the models
+whose ``training`` partition it holds (the partition the model's name hashes to, as the producers
+of ``training`` pick it), so exactly one worker decides for a model, where its learners are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+from stream.learning.agents import Learning
+from stream.model.decoding import decode_json
+from stream.model.schema import InvalidInput
+from stream.settings import Settings
+from stream.transport.isolation import DeadLetterBuffer, Isolation, until_done
+from stream.transport.messages import messages_of
+from stream.transport.producer import sender
+from stream.transport.topics import TopicNames
+from stream.wire.drift import encode as encode_record
+from stream.wire.events import deadletter_record
+
+from .controller import CommandError, Controller, Policy
+from .store import DeployStore
+
+log = logging.getLogger(__name__)
+
+#: How often each worker looks at the models it decides for (seconds).
+TICK_SECONDS = 0.5
+
+
+@dataclass
+class Deployment:
+    policy: Policy
+    store: DeployStore
+    controller: Controller
+    isolation: Isolation
+    deadletters: DeadLetterBuffer = field(default_factory=DeadLetterBuffer)
+    triggers_stored: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+
+def partition_of(name: str, partitions: int) -> int:
+    """The ``training`` partition of a model (the producers' murmur2 of its name).
+
+    >>> partition_of("churn", 4)
+    1
+    """
+    return (murmur2(name.encode()) & 0x7FFFFFFF) % partitions
+
+
+def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, learning: Learning) -> Deployment:
+    policy = Policy.from_settings(settings)
+    store = DeployStore.from_url(settings.redis_url, timeout=2.0)
+    send_records = sender(app, topics.drift)
+
+    async def send(record: dict) -> None:
+        await send_records([(record["model"].encode(), encode_record(record))])
+
+    registry_holder: list = []
+
+    def registry():
+        if not registry_holder:
+            registry_holder.append(registry_factory())
+        return registry_holder[0]
+
+    controller = Controller(policy, store, registry, learning.learners, send, settings.signing_key_bytes())
+    deployment = Deployment(policy, store, controller, Isolation("triggers"))
+    send_deadletters = sender(app, topics.deadletter)
+
+    def keep_triggers(messages) -> list:
+        kept = []
+        for message in messages:
+            record = decode_json(message.value)
+            if not isinstance(record, dict) or not isinstance(record.get("model"), str) or not isinstance(record.get("id"), str) \
+                    or not isinstance(record.get("kind"), str):
+                raise InvalidInput("invalid_field", "not a drift-events record: expected an object with 'model', 'kind' and 'id'")
+            if record["kind"] in policy.retrain_on and policy.mode != "off":
+                kept.append(record)
+        for record in kept:
+            if store.add_trigger(record["model"], record):
+                deployment.triggers_stored += 1
+                log.info("%s: drift record %s may start a retrain", record["model"], record["id"])
+        return []
+
+    def reject(message, error: Exception) -> list:
+        if not isinstance(error, InvalidInput):
+            error = InvalidInput("processing_error", f"{type(error).__name__}: {error}"[:500])
+        record = deadletter_record(error, topic=message.topic, partition=message.partition, offset=message.offset,
+                                   raw=message.value, ts=time.time())
+        deployment.deadletters.add(message.key, encode_record(record), error.reason)
+        return []
+
+    async def take_triggers(batch) -> None:
+        messages = messages_of(batch)
+        await asyncio.to_thread(deployment.isolation.run, messages, keep_triggers, reject)
+        await deployment.deadletters.flush(send_deadletters)
+
+    @app.agent(app.topic(topics.drift, partitions=settings.partitions), name="triggers", concurrency=1)
+    async def triggers(stream):
+        async for batch in stream.take_events(100, within=0.2):
+            await until_done(partial(take_triggers, batch), "storing drift triggers")
+
+    @app.timer(TICK_SECONDS)
+    async def deploy_tick() -> None:
+        try:
+            await tick(app, settings, topics, learning, deployment, registry)
+        except Exception as exc:  # Redis or the broker away: the next tick goes on from the stored intent
+            deployment.errors += 1
+            deployment.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("deployment tick failed: %s", deployment.last_error)
+
+    return deployment
+
+
+async def tick(app: Any, settings: Settings, topics: TopicNames, learning: Learning, deployment: Deployment, registry) -> None:
+    assignment = app.consumer.assignment() if app.consumer is not None else set()
+    mine = {tp.partition for tp in assignment if tp.topic == topics.training}
+    if not mine:
+        return
+    names = [n for n in await asyncio.to_thread(registry().models) if partition_of(n, settings.partitions) in mine]
+    if not names:
+        return
+    store, controller = deployment.store, deployment.controller
+    pending = await asyncio.to_thread(store.pending, names)
+    for name in names:
+        state, untaken, commands = pending[name]
+        if state.get("phase", "idle") == "idle" and untaken <= 0 and commands <= 0 and name not in controller.training:
+            continue  # nothing to do: the usual case, one Redis round trip for all models
+        async with learning.lock:
+            if not await learning.learners.ensure(name, partition_of(name, settings.partitions)):
+                continue  # no champion: nothing to decide
+            for _ in range(commands):
+                command = await asyncio.to_thread(store.next_command, name)
+                if command is None:
+                    break
+                await run_command(deployment, name, command)
+                state = await asyncio.to_thread(store.state, name)
+            await controller.step(name, state)
+
+
+async def run_command(deployment: Deployment, name: str, command: dict) -> None:
+    store = deployment.store
+    try:
+        record = await deployment.controller.command(name, await asyncio.to_thread(store.state, name), command)
+    except CommandError as exc:
+        await asyncio.to_thread(store.finish, command, False, str(exc))
+        return
+    detail = {"promote": "promoted", "rollback": "rolled back", "retrain": "retrain started"}.get(command["action"], "done")
+    await asyncio.to_thread(store.finish, command, True, detail, record)
