@@ -125,3 +125,97 @@ def models_show(ctx, name, as_json) -> None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(entry["ts"])))
         alias = f" {entry['alias']}" if entry.get("alias") else ""
         click.echo(f"  {when} {entry['action']}{alias} v{entry['version']}: {entry['reason']}")
+
+
+def _command(ctx, name: str, action: str, version: int | None, reason: str, wait: float) -> None:
+    """Hand a command to the deployment controller of ``name`` and wait for its outcome."""
+    from stream.deployment.store import DeployStore
+    from stream.registry.registry import Registry
+
+    settings = settings_of(ctx)
+    registry = Registry.from_url(settings.redis_url)
+    if name not in registry.models():
+        raise click.ClickException(f"unknown model {name!r}; known models: {', '.join(registry.models()) or 'none'}")
+    store = DeployStore.from_url(settings.redis_url)
+    command_id = store.submit(name, action, "cli", version, reason)
+    click.echo(f"{action} {name}: command {command_id} sent; waiting up to {wait:g}s for the worker that holds its learners",
+               err=True)
+    result = store.wait(command_id, wait)
+    if result is None:
+        raise click.ClickException(f"no worker carried out command {command_id} within {wait:g}s (is a worker running? "
+                                   f"it stays queued: driftline models deployment {name})")
+    if not result["ok"]:
+        raise click.ClickException(f"refused: {result['detail']}")
+    record = result.get("record") or {}
+    if record.get("kind") in ("deployed", "rolled_back"):
+        click.echo(f"{record['kind']} {name}: v{record['from_version']} -> v{record['to_version']} ({record['reason']})")
+    else:
+        click.echo(f"{name}: {result['detail']}")
+
+
+_wait_option = click.option("--wait", default=60.0, show_default=True, help="Seconds to wait for a worker to carry it out.")
+_reason_option = click.option("--reason", default="", help="Why (kept in the audit log and the record).")
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("version", type=int)
+@_reason_option
+@_wait_option
+@click.pass_context
+def models_promote(ctx, name, version, reason, wait) -> None:
+    """Make VERSION the champion of NAME (the champion before stays in shadow, on probation)."""
+    _command(ctx, name, "promote", version, reason, wait)
+
+
+@models.command("rollback")
+@click.argument("name")
+@_reason_option
+@_wait_option
+@click.pass_context
+def models_rollback(ctx, name, reason, wait) -> None:
+    """Make the previous champion of NAME the champion again."""
+    _command(ctx, name, "rollback", None, reason, wait)
+
+
+@models.command("retrain")
+@click.argument("name")
+@_reason_option
+@_wait_option
+@click.pass_context
+def models_retrain(ctx, name, reason, wait) -> None:
+    """Retrain NAME now on its recent labeled examples; the new version goes into shadow as challenger."""
+    _command(ctx, name, "retrain", None, reason, wait)
+
+
+@models.command("history")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def models_history(ctx, name, as_json) -> None:
+    """Which version of NAME served when, who moved it and why."""
+    from stream.registry.registry import Registry
+
+    registry = Registry.from_url(settings_of(ctx).redis_url)
+    if name not in registry.models():
+        raise click.ClickException(f"unknown model {name!r}; known models: {', '.join(registry.models()) or 'none'}")
+    history = registry.history(name)
+    if as_json:
+        click.echo(json.dumps(history, indent=2))
+        return
+    for entry in history:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry["from"]))
+        until = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry["until"])) if entry["until"] else "now"
+        replaced = f", replacing v{entry['previous']}" if entry["previous"] else ""
+        click.echo(f"v{entry['version']}  {since} .. {until}  by {entry['by'] or '-'}{replaced}: {entry['reason']}")
+
+
+@models.command("deployment")
+@click.argument("name")
+@click.pass_context
+def models_deployment(ctx, name) -> None:
+    """The deployment loop's state for NAME and its latest records (JSON)."""
+    from stream.deployment.store import DeployStore
+
+    store = DeployStore.from_url(settings_of(ctx).redis_url)
+    click.echo(json.dumps({"state": store.state(name), "records": store.records(name)[-20:]}, indent=2, default=str))

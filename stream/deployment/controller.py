@@ -124,7 +124,9 @@ class Controller:
 
     async def _record(self, name: str, kind: str, trigger: str, **fields: Any) -> dict:
         champion = self.learners.learners.get((name, "champion"))
-        record = deploy_record(name, champion.version if champion else None, kind, trigger, time.time(), **fields)
+        # ``version`` is the champion's, except on challenger_registered: the new version's.
+        version = fields.pop("version", champion.version if champion else None)
+        record = deploy_record(name, version, kind, trigger, time.time(), **fields)
         await self.send(record)  # first on drift-events: the record is the decision's proof
         await asyncio.to_thread(self.store.add_record, name, record)
         self.decisions += 1
