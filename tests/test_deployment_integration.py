@@ -133,7 +133,7 @@ def test_a_bad_manual_promotion_is_rolled_back_by_probation_and_manual_moves_are
     assert result.exit_code == 0, result.output
     assert f"deployed {name}: v{v1} -> v{v2}" in result.output
     assert registry.aliases(name) == {"champion": v2, "challenger": v1}  # v1 in shadow, on probation
-    deployed = records(settings, name, "deployed")[0]
+    deployed = wait_record(settings, name, "deployed", timeout=30)
     assert (deployed["from_version"], deployed["to_version"], deployed["by"]) == (v1, v2, "cli")
 
     send(settings, name, synthetic(1500, 8), new_run_id())

@@ -136,7 +136,7 @@ def _command(ctx, name: str, action: str, version: int | None, reason: str, wait
     registry = Registry.from_url(settings.redis_url)
     if name not in registry.models():
         raise click.ClickException(f"unknown model {name!r}; known models: {', '.join(registry.models()) or 'none'}")
-    store = DeployStore.from_url(settings.redis_url)
+    store = DeployStore.from_url(settings.redis_url, settings.app_id)
     command_id = store.submit(name, action, "cli", version, reason)
     click.echo(f"{action} {name}: command {command_id} sent; waiting up to {wait:g}s for the worker that holds its learners",
                err=True)
@@ -217,5 +217,6 @@ def models_deployment(ctx, name) -> None:
     """The deployment loop's state for NAME and its latest records (JSON)."""
     from stream.deployment.store import DeployStore
 
-    store = DeployStore.from_url(settings_of(ctx).redis_url)
+    settings = settings_of(ctx)
+    store = DeployStore.from_url(settings.redis_url, settings.app_id)
     click.echo(json.dumps({"state": store.state(name), "records": store.records(name)[-20:]}, indent=2, default=str))

@@ -60,7 +60,7 @@ def partition_of(name: str, partitions: int) -> int:
 
 def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, learning: Learning) -> Deployment:
     policy = Policy.from_settings(settings)
-    store = DeployStore.from_url(settings.redis_url, timeout=2.0)
+    store = DeployStore.from_url(settings.redis_url, settings.app_id, timeout=2.0)
     send_records = sender(app, topics.drift)
 
     async def send(record: dict) -> None:

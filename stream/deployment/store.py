@@ -1,6 +1,7 @@
 """What the deployment controller keeps in Redis, so that no crash loses a decision.
 
-Keys (all under ``driftline:deploy:``)::
+Keys (all under ``driftline:APP_ID:deploy:``: each Driftline application, one consumer group with
+its topics, decides for itself even when several share a Redis)::
 
     NAME:state      STRING JSON: the model's phase (idle, waiting, training, shadow, promoting,
                            probation, rolling_back) and what that phase needs to go on after a
@@ -26,13 +27,8 @@ import redis
 
 from stream.registry.redis_client import redis_client
 
-PREFIX = "driftline:deploy:"
 KEEP_RECORDS = 200
 RESULT_TTL_SECONDS = 86_400
-
-
-def _k(*parts: Any) -> str:
-    return PREFIX + ":".join(str(p) for p in parts)
 
 
 def _dumps(value: Any) -> str:
@@ -40,29 +36,33 @@ def _dumps(value: Any) -> str:
 
 
 class DeployStore:
-    def __init__(self, client: redis.Redis):
+    def __init__(self, client: redis.Redis, app_id: str):
         self.redis = client
+        self.prefix = f"driftline:{app_id}:deploy:"
 
     @classmethod
-    def from_url(cls, url: str, timeout: float = 2.0) -> "DeployStore":
-        return cls(redis_client(url, timeout))
+    def from_url(cls, url: str, app_id: str, timeout: float = 2.0) -> "DeployStore":
+        return cls(redis_client(url, timeout), app_id)
+
+    def _k(self, *parts: Any) -> str:
+        return self.prefix + ":".join(str(p) for p in parts)
 
     # The controller's state ----------------------------------------------------------------------
     def state(self, name: str) -> dict:
-        raw = self.redis.get(_k(name, "state"))
+        raw = self.redis.get(self._k(name, "state"))
         return json.loads(raw) if raw else {"phase": "idle"}
 
     def set_state(self, name: str, state: dict) -> None:
-        self.redis.set(_k(name, "state"), _dumps(dict(state, updated_at=time.time())))
+        self.redis.set(self._k(name, "state"), _dumps(dict(state, updated_at=time.time())))
 
     def pending(self, names: list[str]) -> dict[str, tuple[dict, int, int]]:
         """Per model, in one round trip: (state, triggers not handled yet exist?, commands waiting)."""
         pipe = self.redis.pipeline(transaction=False)
         for name in names:
-            pipe.get(_k(name, "state"))
-            pipe.hlen(_k(name, "triggers"))
-            pipe.hlen(_k(name, "handled"))
-            pipe.llen(_k(name, "commands"))
+            pipe.get(self._k(name, "state"))
+            pipe.hlen(self._k(name, "triggers"))
+            pipe.hlen(self._k(name, "handled"))
+            pipe.llen(self._k(name, "commands"))
         replies = pipe.execute()
         out = {}
         for i, name in enumerate(names):
@@ -75,13 +75,13 @@ class DeployStore:
         """Remember a drift record that may start a retrain; False if it was seen before."""
         short = {k: record.get(k) for k in ("id", "kind", "version", "ts", "position")}
         short["window"] = (record.get("window") or {}).get("id")
-        return bool(self.redis.hsetnx(_k(name, "triggers"), record["id"], _dumps(short)))
+        return bool(self.redis.hsetnx(self._k(name, "triggers"), record["id"], _dumps(short)))
 
     def untaken(self, name: str) -> list[dict]:
         """Triggers not handled yet, oldest first."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(_k(name, "triggers"))
-        pipe.hkeys(_k(name, "handled"))
+        pipe.hgetall(self._k(name, "triggers"))
+        pipe.hkeys(self._k(name, "handled"))
         triggers, handled = pipe.execute()
         handled = {h.decode() for h in handled}
         found = [json.loads(v) for k, v in triggers.items() if k.decode() not in handled]
@@ -89,21 +89,21 @@ class DeployStore:
 
     def handle(self, name: str, trigger_id: str, outcome: str) -> bool:
         """Record what became of a trigger; False if it had been handled already."""
-        return bool(self.redis.hsetnx(_k(name, "handled"), trigger_id, _dumps({"outcome": outcome, "ts": time.time()})))
+        return bool(self.redis.hsetnx(self._k(name, "handled"), trigger_id, _dumps({"outcome": outcome, "ts": time.time()})))
 
     def outcomes(self, name: str) -> dict[str, dict]:
-        return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(_k(name, "handled")).items()}
+        return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(self._k(name, "handled")).items()}
 
     # Records -----------------------------------------------------------------------------------------
     def add_record(self, name: str, record: dict) -> None:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.rpush(_k(name, "records"), _dumps(record))
-        pipe.ltrim(_k(name, "records"), -KEEP_RECORDS, -1)
+        pipe.rpush(self._k(name, "records"), _dumps(record))
+        pipe.ltrim(self._k(name, "records"), -KEEP_RECORDS, -1)
         pipe.execute()
 
     def records(self, name: str) -> list[dict]:
         seen, out = set(), []
-        for raw in self.redis.lrange(_k(name, "records"), 0, -1):
+        for raw in self.redis.lrange(self._k(name, "records"), 0, -1):
             record = json.loads(raw)
             if record.get("id") not in seen:  # a record sent again after a crash is kept once
                 seen.add(record.get("id"))
@@ -115,20 +115,20 @@ class DeployStore:
         command_id = uuid.uuid4().hex[:12]
         command = {"id": command_id, "model": name, "action": action, "version": version, "by": by,
                    "reason": reason, "ts": time.time()}
-        self.redis.rpush(_k(name, "commands"), _dumps(command))
+        self.redis.rpush(self._k(name, "commands"), _dumps(command))
         return command_id
 
     def next_command(self, name: str) -> dict | None:
-        raw = self.redis.lpop(_k(name, "commands"))
+        raw = self.redis.lpop(self._k(name, "commands"))
         return json.loads(raw) if raw else None
 
     def finish(self, command: dict, ok: bool, detail: str, record: dict | None = None) -> None:
         result = {"id": command["id"], "model": command["model"], "action": command["action"], "ok": ok,
                   "detail": detail, "record": record, "done_at": time.time()}
-        self.redis.set(_k("result", command["id"]), _dumps(result), ex=RESULT_TTL_SECONDS)
+        self.redis.set(self._k("result", command["id"]), _dumps(result), ex=RESULT_TTL_SECONDS)
 
     def result(self, command_id: str) -> dict | None:
-        raw = self.redis.get(_k("result", command_id))
+        raw = self.redis.get(self._k("result", command_id))
         return json.loads(raw) if raw else None
 
     def wait(self, command_id: str, timeout: float, poll: float = 0.1) -> dict | None:

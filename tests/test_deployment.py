@@ -1,0 +1,122 @@
+"""The deployment loop's parts: its settings, the token check, the controller's store in a real
+Redis, and the learners' side (paired tests, role changes, the example buffer across a restart).
+The loop end to end is in tests/test_deployment_integration.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from drift_helpers import synthetic
+from learning_helpers import KEY
+from test_snapshot_push import FakeEvent
+
+from stream.deployment.store import DeployStore
+from stream.errors import ConfigError
+from stream.learning import Learners
+from stream.model import artifact
+from stream.settings import Settings
+from stream.training.trainer import train
+from stream.web.views import _refuse
+
+
+def test_the_policy_settings_are_validated_at_start_up():
+    settings = Settings.from_env({})
+    assert (settings.deploy_policy, settings.retrain_kinds, settings.retrain_spec_names) == ("auto", ("concept_drift", "data_drift"), ())
+    picked = Settings.from_env({"DRIFTLINE_RETRAIN_ON": "feature_drift, concept_drift", "DRIFTLINE_RETRAIN_SPECS": "arf,hoeffding-tree"})
+    assert picked.retrain_kinds == ("feature_drift", "concept_drift") and picked.retrain_spec_names == ("arf", "hoeffding-tree")
+    for var, value in (("DRIFTLINE_DEPLOY_POLICY", "sometimes"), ("DRIFTLINE_RETRAIN_ON", "deployed"),
+                       ("DRIFTLINE_RETRAIN_SPECS", "xgboost"), ("DRIFTLINE_PROMOTE_ALPHA", "1.5")):
+        with pytest.raises(ConfigError, match=var):
+            Settings.from_env({var: value})
+
+
+class FakeRequest:
+    def __init__(self, header: str | None):
+        self.headers = {"Authorization": header} if header is not None else {}
+
+
+def test_mutating_endpoints_need_the_bearer_token_and_are_impossible_without_one_configured():
+    assert _refuse(FakeRequest("Bearer s3cret"), "") == (403, _refuse(FakeRequest(None), "")[1])
+    assert _refuse(FakeRequest(None), "s3cret")[0] == 401
+    assert _refuse(FakeRequest("Bearer wrong"), "s3cret")[0] == 401
+    assert _refuse(FakeRequest("Basic s3cret"), "s3cret")[0] == 401
+    assert _refuse(FakeRequest("Bearer s3cret"), "s3cret") is None
+    assert _refuse(FakeRequest("bearer  s3cret "), "s3cret") is None
+
+
+@pytest.fixture
+def store(stack, stack_settings):
+    return DeployStore.from_url(stack_settings.redis_url, "unit-tests")
+
+
+def test_a_trigger_is_kept_once_and_handled_once(store):
+    name = "dep-unit-triggers"
+    record = {"id": "w1:data_drift", "kind": "data_drift", "version": 1, "ts": 5.0, "window": {"id": "w1"}}
+    assert store.add_trigger(name, record) is True
+    assert store.add_trigger(name, dict(record, ts=6.0)) is False  # delivered again: the same trigger
+    store.add_trigger(name, {"id": "w0:data_drift", "kind": "data_drift", "version": 1, "ts": 4.0})
+    assert [t["id"] for t in store.untaken(name)] == ["w0:data_drift", "w1:data_drift"]
+    assert store.handle(name, "w0:data_drift", "taken") is True
+    assert store.handle(name, "w0:data_drift", "busy") is False
+    assert [t["id"] for t in store.untaken(name)] == ["w1:data_drift"]
+    assert store.pending([name])[name] == ({"phase": "idle"}, 1, 0)
+    assert store.outcomes(name)["w0:data_drift"]["outcome"] == "taken"
+
+
+def test_a_command_waits_for_its_result(store):
+    name = "dep-unit-commands"
+    command_id = store.submit(name, "promote", "cli", 3, "because")
+    assert store.wait(command_id, timeout=0.3) is None
+    command = store.next_command(name)
+    assert (command["id"], command["version"], command["by"]) == (command_id, 3, "cli")
+    store.finish(command, False, "model has no version 3")
+    assert store.wait(command_id, timeout=1.0)["detail"] == "model has no version 3"
+    assert store.next_command(name) is None
+
+
+def example(name: str, i: int, x: dict, y) -> FakeEvent:
+    event = FakeEvent(json.dumps({"id": f"{name}-{i}", "model": name, "version": 1, "features": x, "label": y}).encode(), i)
+    event.message = event.message._replace(key=name.encode())
+    return event
+
+
+def test_champion_and_challenger_are_paired_and_swap_roles_keeping_what_they_learned(stack, stack_settings, registry):
+    name = "dep-unit-swap"
+    good, bad = synthetic(2000, 0), synthetic(2000, 1, label_flip=True)
+    flipped = train(bad, "logreg", name)
+    v1 = registry.register(artifact.dumps(flipped, KEY), flipped.metadata, alias="champion")
+    trained = train(good, "logreg", name)
+    v2 = registry.register(artifact.dumps(trained, KEY), trained.metadata, alias="challenger")
+    factory = lambda: type(registry).from_url(stack_settings.redis_url)  # noqa: E731
+    stream = synthetic(300, 2)
+    events = [example(name, i, x, y) for i, (x, y) in enumerate(zip(stream.rows, stream.targets))]
+
+    async def scenario():
+        learners = Learners(factory, KEY, False, every_examples=10_000, every_seconds=3600, window=100, buffer_size=200,
+                            concept_detector="adwin")
+        await learners.learn_batch(events[:200])
+        champion, challenger = learners.learners[(name, "champion")], learners.learners[(name, "challenger")]
+        test = challenger.paired
+        assert test.n == 200 and test.b > test.c  # the challenger knows the concept, the champion the flipped one
+        assert champion.buffer.seen == 200 and challenger.buffer is None
+        registry.move_aliases(name, v2, v1, "test promotion", "test")
+        await learners.move(name, v2, v1)
+        promoted, previous = learners.learners[(name, "champion")], learners.learners[(name, "challenger")]
+        assert promoted is challenger and previous is champion  # the same learners, in their new roles
+        assert promoted.alias == "champion" and promoted.n_learned == 200 and promoted.paired is None
+        assert promoted.buffer is champion.buffer or promoted.buffer.seen == 200
+        assert previous.paired.n == 0 and previous.concept is None and promoted.concept is not None
+        await learners.learn_batch(events[200:250])
+        return promoted.buffer.since(0)
+
+    held = asyncio.run(scenario())
+    assert len(held) == 200 and held[-1][1] == stream.targets[249]
+    assert registry.aliases(name) == {"champion": v2, "challenger": v1}
+    # A restart rebuilds the buffer from the registry up to the checkpoint, and both learners from their checkpoints.
+    restarted = Learners(factory, KEY, False, every_examples=10_000, every_seconds=3600, window=100, buffer_size=200)
+    loaded = restarted._load(name)
+    assert loaded["champion"].version == v2 and loaded["champion"].n_learned == 200
+    assert loaded["champion"].buffer.seen == 200 and len(loaded["champion"].buffer.examples) == 200
+    assert loaded["challenger"].version == v1 and loaded["challenger"].paired.n == 0
