@@ -2,8 +2,11 @@
 
 Starts the broker and Redis (unless already running), trains a logistic regression on River's
 Phishing data set, deploys it as champion, starts a worker, streams events through Kafka with a
-few malformed ones mixed in, and shows predictions and dead letters as they arrive. On the way
-out (normal end, error or Ctrl-C) it stops everything it started.
+few malformed ones mixed in, and shows predictions and dead letters as they arrive. Then a second
+model meets a concept change with delayed labels, and the demo prints the continuous-deployment
+loop as it happens (:mod:`stream.dev.redeploy_demo`): drift detected, retrain, the test in
+shadow, the promotion, the version the predictions switch to. On the way out (normal end, error
+or Ctrl-C) it stops everything it started.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ def malformed_events(good: dict) -> list[bytes]:
     ]
 
 
-def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, keep: bool = False, out=print) -> int:
+def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, keep: bool = False, out=print,
+             redeploy: bool = True) -> int:
     from stream.model import artifact
     from stream.registry.registry import Registry
     from stream.training.datasets import load_dataset
@@ -75,7 +79,10 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
         out(f"{MODEL} version {version} is champion")
 
         out("\n== 3. start a worker (joining the consumer group takes ~30 s on the embedded broker)")
-        worker = WorkerProcess(settings, settings.state_path / "logs" / "worker.log").start()
+        # The second act's retrain tries a forest too, and waits for 1,000 labeled examples after the drift.
+        worker_settings = dataclasses.replace(settings, retrain_specs=settings.retrain_specs or "hoeffding-tree,arf",
+                                              retrain_min_examples=min(settings.retrain_min_examples, 1000))
+        worker = WorkerProcess(worker_settings, settings.state_path / "logs" / "worker.log").start()
         health = worker.wait_ready(timeout=180, models=[MODEL])
         out(f"worker ready at {worker.url}: models {list(health['models'])}, {len(health['assigned_partitions'])} partitions")
 
@@ -127,6 +134,12 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
             out(f"INCOMPLETE: {expected - watcher.total:,} events have no output yet; worker log: {worker.log_path}")
             return 1
         out("every event became a prediction or a dead letter.")
+        if redeploy:
+            from .redeploy_demo import run_redeploy_demo
+
+            out("\n== 6. a concept change: detect, retrain, prove in shadow, promote")
+            if not run_redeploy_demo(settings, worker, out):
+                return 1
         return 0
     except KeyboardInterrupt:
         out("\ninterrupted")
