@@ -167,7 +167,7 @@ def main() -> int:
     parser.add_argument("--after", type=int, default=5000, help="events after the change that the accuracies cover")
     parser.add_argument("--tail", type=int, default=5000, help="more events after those, to see the loop settle")
     parser.add_argument("--width", type=int, default=1000, help="width of the gradual change (events)")
-    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--rate", type=float, default=250.0)
     parser.add_argument("--label-delay", type=int, default=300)
     parser.add_argument("--retrain-specs", default="hoeffding-tree,arf")
     parser.add_argument("--retrain-min-examples", type=int, default=1000)

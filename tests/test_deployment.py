@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from drift_helpers import synthetic
@@ -63,6 +64,19 @@ def test_a_trigger_is_kept_once_and_handled_once(store):
     assert [t["id"] for t in store.untaken(name)] == ["w1:data_drift"]
     assert store.pending([name])[name] == ({"phase": "idle"}, 1, 0)
     assert store.outcomes(name)["w0:data_drift"]["outcome"] == "taken"
+
+
+def test_handled_triggers_are_pruned_to_the_most_recent(store, monkeypatch):
+    import stream.deployment.store as store_module
+
+    monkeypatch.setattr(store_module, "KEEP_TRIGGERS", 3)
+    name = "dep-unit-prune"
+    for i in range(7):
+        store.add_trigger(name, {"id": f"w{i}", "kind": "data_drift", "version": 1, "ts": float(i)})
+        store.handle(name, f"w{i}", "cooldown")
+        time.sleep(0.002)  # handled in order
+    assert sorted(store.outcomes(name)) == ["w4", "w5", "w6"]
+    assert store.untaken(name) == []
 
 
 def test_a_command_waits_for_its_result(store):

@@ -119,6 +119,10 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
             deployment.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("deployment tick failed: %s", deployment.last_error)
 
+    async def stop_retraining() -> None:
+        controller.close()
+
+    app.before_stop.append(stop_retraining)
     return deployment
 
 
@@ -131,6 +135,8 @@ async def tick(app: Any, settings: Settings, topics: TopicNames, learning: Learn
     if not names:
         return
     store, controller = deployment.store, deployment.controller
+    if deployment.policy.mode != "off":
+        controller.pool()  # the retraining process, spawned and warmed before the first drift needs it
     pending = await asyncio.to_thread(store.pending, names)
     for name in names:
         state, untaken, commands = pending[name]

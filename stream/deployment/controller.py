@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Awaitable, Callable
 
 from stream.learning.learners import Learners
-from stream.model import artifact as artifacts
 from stream.registry.registry import Registry
 from stream.settings import Settings
-from stream.training.retrain import Retrained, retrain
+from stream.training.retrain import retrain_signed, warm_up
 from stream.wire.drift import (
     CHALLENGER_DISCARDED,
     CHALLENGER_REGISTERED,
@@ -89,8 +91,23 @@ class Controller:
         self.learners = learners
         self.send = send
         self.key = key
-        self.training: dict[str, asyncio.Future] = {}  # model -> its retrain running in a thread
+        self.training: dict[str, asyncio.Future] = {}  # model -> its retrain running in the process below
         self.decisions = 0  # records sent by this worker (for /health)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def pool(self) -> ProcessPoolExecutor:
+        """One process for retraining: a forest takes seconds of CPU, which in a thread of the worker
+        would be taken from scoring (the GIL). Spawned, not forked: the worker has threads (aiokafka's,
+        Redis clients') that a fork would copy mid-flight."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool.submit(warm_up)  # imports River's forests and trees while the examples arrive
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     @property
     def registry(self) -> Registry:
@@ -167,6 +184,7 @@ class Controller:
         else:
             position = seen
         self.store.handle(name, trigger["id"], "taken")
+        self.pool()  # started now, ready when the examples are
         self._set(name, {"phase": "waiting", "trigger": trigger["id"], "trigger_kind": trigger.get("kind"),
                          "position": position, "champion": champion.version, "taken_at": time.time(),
                          "manual": manual, "by": trigger.get("by", "controller")})
@@ -212,7 +230,9 @@ class Controller:
         else:
             del self.training[name]
             try:
-                version, result = task.result()
+                data, metadata, result = task.result()
+                version = await asyncio.to_thread(self.registry.register, data, metadata,
+                                                  reason=f"retrained after {state['trigger']}")
             except Exception as exc:
                 log.exception("%s: retrain for %s failed", name, state["trigger"])
                 await self._back_to_idle(name, state, f"retrain failed: {type(exc).__name__}: {exc}")
@@ -223,8 +243,8 @@ class Controller:
         await self.learners.move(name, champion.version, version)
         fields = {"version": version, "parent_version": champion.version, "window": state["window"]}
         if result is not None:
-            fields.update(spec=result.spec, holdout=result.holdout, candidates=result.candidates,
-                          training_seconds=round(result.seconds, 3))
+            fields.update(spec=result["spec"], holdout=result["holdout"], candidates=result["candidates"],
+                          training_seconds=round(result["seconds"], 3))
         else:
             metadata = await asyncio.to_thread(self._metadata, name, version)
             fields.update(spec=metadata.get("model_spec"), holdout=metadata.get("metrics", {}).get("holdout"),
@@ -238,15 +258,9 @@ class Controller:
         specs = self.policy.specs or (champion.metadata.get("model_spec"),)
         parent = dict(champion.metadata, version=champion.version)
         context = {"trigger": state["trigger"], "window": state["window"], "by": state.get("by", "controller")}
-
-        def work() -> tuple[int, Retrained]:
-            result = retrain(examples, parent, [s for s in specs if s], holdout=self.policy.holdout, context=context)
-            data = artifacts.dumps(result.artifact, self.key)
-            version = self.registry.register(data, result.artifact.metadata, reason=f"retrained after {state['trigger']}")
-            return version, result
-
+        work = partial(retrain_signed, examples, parent, [s for s in specs if s], self.policy.holdout, context, self.key)
         log.info("%s: retraining %s on %d examples after %s", name, "/".join(s for s in specs if s), len(examples), state["trigger"])
-        self.training[name] = asyncio.ensure_future(asyncio.to_thread(work))
+        self.training[name] = asyncio.get_running_loop().run_in_executor(self.pool(), work)
 
     def _registered_for(self, name: str, trigger: str) -> int | None:
         for record in reversed(self.registry.versions(name)):

@@ -28,6 +28,8 @@ import redis
 from stream.registry.redis_client import redis_client
 
 KEEP_RECORDS = 200
+#: Handled triggers remembered per model (a record delivered again after a crash is recent).
+KEEP_TRIGGERS = 1000
 RESULT_TTL_SECONDS = 86_400
 
 
@@ -89,7 +91,21 @@ class DeployStore:
 
     def handle(self, name: str, trigger_id: str, outcome: str) -> bool:
         """Record what became of a trigger; False if it had been handled already."""
-        return bool(self.redis.hsetnx(self._k(name, "handled"), trigger_id, _dumps({"outcome": outcome, "ts": time.time()})))
+        fresh = bool(self.redis.hsetnx(self._k(name, "handled"), trigger_id, _dumps({"outcome": outcome, "ts": time.time()})))
+        if fresh and self.redis.hlen(self._k(name, "handled")) > 2 * KEEP_TRIGGERS:
+            self._prune(name)
+        return fresh
+
+    def _prune(self, name: str) -> None:
+        """Forget the oldest handled triggers beyond :data:`KEEP_TRIGGERS` (a model that drifts for
+        days makes a trigger per window)."""
+        handled = {k: json.loads(v)["ts"] for k, v in self.redis.hgetall(self._k(name, "handled")).items()}
+        oldest = sorted(handled, key=handled.get)[:len(handled) - KEEP_TRIGGERS]
+        if oldest:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hdel(self._k(name, "handled"), *oldest)
+            pipe.hdel(self._k(name, "triggers"), *oldest)
+            pipe.execute()
 
     def outcomes(self, name: str) -> dict[str, dict]:
         return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(self._k(name, "handled")).items()}

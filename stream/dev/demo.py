@@ -138,7 +138,7 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
             from .redeploy_demo import run_redeploy_demo
 
             out("\n== 6. a concept change: detect, retrain, prove in shadow, promote")
-            if not run_redeploy_demo(settings, worker, out):
+            if not run_redeploy_demo(settings, out):
                 return 1
         return 0
     except KeyboardInterrupt:

@@ -24,7 +24,12 @@ LOOP_KINDS = ("concept_drift", "data_drift", "retrain_started", "challenger_regi
 
 
 def describe(record: dict) -> str:
-    """One line per record of the loop, for people."""
+    """One line per record of the loop, for people.
+
+    >>> describe({"kind": "deployed", "to_version": 2, "from_version": 1, "reason": "the sequential test passed",
+    ...           "test": {"b": 99, "c": 29, "n": 222, "e_value": 1.1e8, "gain": 0.315}})
+    'PROMOTED v2 over v1: the sequential test passed (b=99, c=29, n=222, e-value 1.1e+08, gain +0.315)'
+    """
     kind = record["kind"]
     if kind == "concept_drift":
         metrics = record.get("metrics") or {}
@@ -50,7 +55,7 @@ def describe(record: dict) -> str:
     return f"challenger v{record['to_version']} discarded: {record['reason']}{numbers}"
 
 
-def run_redeploy_demo(settings: Settings, worker, out: Callable[[str], None], n_before: int = 3000, n_after: int = 15_000,
+def run_redeploy_demo(settings: Settings, out: Callable[[str], None], n_before: int = 3000, n_after: int = 15_000,
                       rate: float = 1000.0, label_delay: int = 300) -> bool:
     """Returns True when the loop promoted a challenger and the predictions switched to it."""
     from kafka import KafkaConsumer

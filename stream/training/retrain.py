@@ -89,6 +89,27 @@ def retrain(examples: Sequence[tuple[dict, Any]], parent: dict, specs: Sequence[
     return Retrained(artifact, best, candidates[best], candidates, time.perf_counter() - started)
 
 
+def retrain_signed(examples: Sequence[tuple[dict, Any]], parent: dict, specs: Sequence[str], holdout: float,
+                   context: dict, key: bytes | None) -> tuple[bytes, dict, dict]:
+    """:func:`retrain`, as plain data for a process of its own: (the signed artifact's bytes, its
+    metadata, a summary: the winning spec, its hold-out metrics, every candidate's, seconds)."""
+    from stream.model import artifact as artifacts
+
+    result = retrain(examples, parent, specs, holdout=holdout, context=context)
+    summary = {"spec": result.spec, "holdout": result.holdout, "candidates": result.candidates, "seconds": result.seconds}
+    return artifacts.dumps(result.artifact, key), result.artifact.metadata, summary
+
+
+def warm_up() -> bool:
+    """Import what a retrain needs, so the first one does not pay for it (run in the process)."""
+    import river.forest  # noqa: F401
+    import river.tree  # noqa: F401
+
+    import monitors  # noqa: F401
+
+    return True
+
+
 def _loss(task: str, metrics: dict) -> float:
     """What the candidates are ranked by (lower is better): MAE, or 1 - accuracy."""
     if task == REGRESSION:
