@@ -259,6 +259,13 @@ def main() -> int:
         unmonitored.append(fresh_worker("2", False))
         references.append(reference("2"))
 
+        # A challenger in shadow: every event is also scored by it and written to shadow-predictions.
+        # Side by side with a run just before it without one.
+        without_shadow = fresh_worker("5", True)
+        challenger = train(data, "logreg", MODEL, seed=7)
+        Registry.from_url(base.redis_url).register(artifact.dumps(challenger, b"bench"), challenger.metadata, alias="challenger")
+        with_shadow = fresh_worker("6", True)
+
     p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
     print()
     reference_rate = sum(r for r, _ in references) / len(references)
@@ -275,6 +282,9 @@ def main() -> int:
     print(f"| ratio monitoring on / off | {on_rate / off_rate:.2f} | {on_cpu_rate / off_cpu_rate:.2f} |")
     print(f"| driftline worker, labels flowing {args.label_delay} events behind (learning on) | {labelled_rate:,.0f} | {labelled_cpu_rate:,.0f} |")
     print(f"| ratio labels flowing / no labels | {labelled_rate / worker_rate:.2f} | {labelled_cpu_rate / worker_cpu_rate:.2f} |")
+    print(f"| driftline worker, a challenger in shadow | {with_shadow[0]:,.0f} | {with_shadow[1]:,.0f} |")
+    print(f"| ratio with / without a challenger (the run before it, {without_shadow[0]:,.0f} events/s) | "
+          f"{with_shadow[0] / without_shadow[0]:.2f} | {with_shadow[1] / without_shadow[1]:.2f} |")
     print(f"examples learned during the labelled run (from snapshots): {learned:,} of {n:,}")
     print(f"latency event -> prediction at {args.rate:,.0f} events/s for {args.seconds:.0f} s: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
     return 0
