@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import free_port, named  # noqa: E402
+from common import free_port, take  # noqa: E402
 from kafka import KafkaConsumer  # noqa: E402
 from river import drift, forest, tree  # noqa: E402
 from river.datasets import synth  # noqa: E402
@@ -62,23 +62,15 @@ SCENARIOS = {
 }
 
 
-def take_rows(stream, n: int) -> tuple[list[dict], list]:
-    rows, targets = [], []
-    for x, y in stream.take(n):
-        rows.append(named(x))
-        targets.append(y)
-    return rows, targets
-
-
 def make_stream(scenario: str, seed: int, n_train: int, n_before: int, n_after: int, width: int):
     first, second, abrupt = SCENARIOS[scenario]
-    train_rows, train_targets = take_rows(first(seed), n_train)
+    train_rows, train_targets = take(first(seed), n_train)
     if abrupt:
-        rows, targets = take_rows(first(seed + 1), n_before)
-        more, more_targets = take_rows(second(seed), n_after)
+        rows, targets = take(first(seed + 1), n_before)
+        more, more_targets = take(second(seed), n_after)
         return train_rows, train_targets, rows + more, targets + more_targets
     mixed = synth.ConceptDriftStream(stream=first(seed + 1), drift_stream=second(seed), position=n_before, width=width, seed=seed)
-    rows, targets = take_rows(mixed, n_before + n_after)
+    rows, targets = take(mixed, n_before + n_after)
     return train_rows, train_targets, rows, targets
 
 
@@ -255,8 +247,8 @@ def loop_summary(result: dict, run: dict, args) -> None:
 
 def run_stationary(args, registry: Registry, settings: Settings) -> dict:
     name = "cd-stationary"
-    train_rows, train_targets = take_rows(synth.Agrawal(classification_function=0, seed=7), args.train)
-    rows, targets = take_rows(synth.Agrawal(classification_function=0, seed=8), args.stationary)
+    train_rows, train_targets = take(synth.Agrawal(classification_function=0, seed=7), args.train)
+    rows, targets = take(synth.Agrawal(classification_function=0, seed=8), args.stationary)
     trained = train(Dataset("stationary", "binary_classification", "y", train_rows, train_targets), "hoeffding-tree", name, holdout=0.0)
     registry.register(artifact.dumps(trained, base_key()), trained.metadata, alias="champion")
     print(f"stationary: {args.stationary:,} events of Agrawal function 0 at {args.stationary_rate:g}/s ...", flush=True)
