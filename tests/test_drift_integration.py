@@ -248,15 +248,27 @@ def test_a_killed_monitor_loses_no_event_of_its_open_window(drift_stack, stack_s
     replay(settings, data.rows[300:], None, "dr-resume", run_id=new_run_id())
     # The resumed window is older than drift_window_seconds, so it closes as soon as it holds
     # min_rows: with all 300 new events (600) or with the first batches of them (then the rest wait
-    # in a new open window). Either way every event counts exactly once.
+    # in a new open window). Either way every scoring of an event counts exactly once: the
+    # monitor's rows equal the predictions made. Scoring itself is at-least-once (a worker may
+    # score again what it had not committed), so the predictions, not 600, are the measure.
+    def scorings() -> list[str]:
+        records = [json.loads(m.value) for m in read_topic(settings, "predictions", timeout_ms=1500)]
+        return [r["id"] for r in records if r.get("model") == "dr-resume"]
+
+    def counted_once() -> bool:
+        rows = judged_rows(store, "dr-resume") + checkpointed_rows()
+        return rows >= 600 and rows == len(scorings())
+
     try:
-        wait_until(lambda: judged_rows(store, "dr-resume") + checkpointed_rows() == 600, 180,
-                   "the 300 checkpointed and the 300 new events, each counted once")
+        wait_until(counted_once, 180, "the 300 checkpointed and the 300 new events, each scoring counted once")
     except AssertionError as error:
         windows = [{k: w[k] for k in ("id", "n_rows", "first_offset", "last_offset")} for w in store.windows("dr-resume")]
         health = drift_stack.worker.health() or {}
+        made = scorings()
         raise AssertionError(f"{error}\nwindows {windows}\ncheckpoint {store.load_open('dr-resume')}\n"
+                             f"predictions {len(made)} ({len(set(made))} events)\n"
                              f"monitoring {health.get('monitoring')}\nlog:\n{drift_stack.worker.log_tail(60)}") from None
+    assert len(set(scorings())) == 600  # every event scored
     first = store.windows("dr-resume")[-1]  # most recent first: the oldest is the resumed one
     assert first["n_rows"] >= 500  # the 300 from the checkpoint and new ones
     assert drift_stack.worker.health()["monitoring"]["monitor"]["resumed_from_checkpoint"] == 1
