@@ -9,6 +9,7 @@ others passed in::
     labels ──► learning ──► training ──► learners ──► snapshots (registry) ──► serving
     monitoring ──► monitoring ──► drift-events, drift store, reports
     drift-events ──► deployment ──► retrain, challenger (registry), shadow-predictions, promote, roll back
+    drift-events ──► alerts ──► Redis queues ──► webhook endpoints
     web: /health, /predict, /api/... over the stages' state
 
 See ../shared/DESIGN.md for the data flow and the README for the wire contract.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import faust
 
+from stream.alerts import agents as alerts_stage
 from stream.deployment import agents as deployment_stage
 from stream.learning import agents as learning_stage
 from stream.learning.pending import PendingStore
@@ -51,7 +53,9 @@ def create_app(settings: Settings) -> faust.App:
                                     summarizer=monitoring.summarizer if monitoring.monitor is not None else None)
     learning = learning_stage.install(app, settings, topics, registry_factory, pending, drift_store)
     deployment = deployment_stage.install(app, settings, topics, registry_factory, learning)
-    web_stage.install(app, settings, serving=serving, learning=learning, monitoring=monitoring, deployment=deployment)
+    alerts = alerts_stage.install(app, settings, topics)
+    web_stage.install(app, settings, serving=serving, learning=learning, monitoring=monitoring, deployment=deployment,
+                      alerts=alerts)
     return app
 
 

@@ -242,6 +242,8 @@ class Settings:
     probation_examples: int = _setting(5000, _int(0), "After a promotion the previous champion stays in shadow this many paired examples (0: no probation)...")
     rollback_alpha: float = _setting(0.05, _float(1e-6, 0.5), "...and the roles-swapped test rolls back when its e-value reaches 1/alpha.")
     rollback_max_failure_rate: float = _setting(0.05, _float(0.0, 1.0), "On probation, the new champion's share of examples it fails on (errors, invalid labels) above which it is rolled back at once.")
+    # Alerts (README: alerts) ---------------------------------------------------------------------
+    alerts_file: str = _setting("", _str, "Webhook endpoints to alert, as a JSON or YAML file (empty: no alerts); checked at start-up, re-read when it changes.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":

@@ -14,12 +14,14 @@ import pytest
 from click.testing import CliRunner
 from drift_helpers import synthetic
 from learning_helpers import KEY, read_topic
+from river.datasets import synth
 from test_recovery_integration import own_group, start_worker
 
 from stream.cli import main
 from stream.dev.replay import make_producer, new_run_id, replay
 from stream.model import artifact
 from stream.monitoring.store import DriftStore
+from stream.training.datasets import Dataset
 from stream.training.trainer import train
 
 pytestmark = pytest.mark.integration
@@ -46,9 +48,11 @@ def drift_stack(stack, stack_settings, registry, tmp_path_factory):
     for name in ("dr-shift", "dr-concept", "dr-resume"):
         trained = train(synthetic(3000, 0), "logreg", name, holdout=0.1)
         registry.register(artifact.dumps(trained, KEY), trained.metadata, alias="champion")
+    trained = train(agrawal(3000, 0), "hoeffding-tree", "dr-agrawal", holdout=0.1)
+    registry.register(artifact.dumps(trained, KEY), trained.metadata, alias="champion")
     running = Running(settings, start_worker(settings, tmp, "drift"), tmp)
     try:
-        running.worker.wait_ready(240, models=["dr-shift", "dr-concept"])
+        running.worker.wait_ready(240, models=["dr-shift", "dr-concept", "dr-agrawal"])
         yield running
     finally:
         running.worker.stop()
@@ -76,6 +80,39 @@ def drift_records(settings, model: str) -> list[dict]:
 
 def judged_rows(store: DriftStore, model: str) -> int:
     return sum(w["n_rows"] for w in store.windows(model))
+
+
+def agrawal(n: int, seed: int, shifted: bool = False) -> Dataset:
+    """River's Agrawal stream (9 features); ``shifted``: salary x 1.5 and age + 15, same concept."""
+    rows, targets = [], []
+    for x, y in synth.Agrawal(classification_function=0, seed=seed).take(n):
+        if shifted:
+            x = dict(x, salary=x["salary"] * 1.5, age=x["age"] + 15)
+        rows.append(x)
+        targets.append(y)
+    return Dataset("agrawal", "binary_classification", "y", rows, targets)
+
+
+def test_a_shift_in_two_of_nine_features_is_a_feature_drift_naming_them(drift_stack, stack_settings):
+    settings, worker = drift_stack
+    store = DriftStore.from_url(stack_settings.redis_url)
+    replay(settings, agrawal(4000, 1).rows, None, "dr-agrawal", run_id=new_run_id())
+    wait_until(lambda: judged_rows(store, "dr-agrawal") == 4000, 120, "the 4,000 stationary events judged")
+    stationary = {w["id"] for w in store.windows("dr-agrawal")}
+    assert len(stationary) >= 2
+    assert drift_records(settings, "dr-agrawal") == []  # not one column drifted in any stationary window
+
+    replay(settings, agrawal(4000, 2, shifted=True).rows, None, "dr-agrawal", run_id=new_run_id())
+    wait_until(lambda: judged_rows(store, "dr-agrawal") == 8000, 120, "the 4,000 shifted events judged")
+    records = drift_records(settings, "dr-agrawal")
+    shifted_windows = [w for w in store.windows("dr-agrawal") if w["id"] not in stationary]
+    # One feature_drift per shifted window (2 of 9 is below the drift share of 0.5: no data_drift).
+    assert sorted(r["kind"] for r in records) == ["feature_drift"] * len(shifted_windows)
+    for record in records:
+        assert sorted(record["drifted_columns"]) == ["age", "salary"]
+        assert (record["n_drifted"], record["n_columns"], record["share"]) == (2, 9, 2 / 9)
+        assert record["window"]["id"] in {w["id"] for w in shifted_windows}
+    assert get(worker, "/api/drift/dr-agrawal")["status"]["feature_drift"] is True
 
 
 def test_a_shift_in_some_features_is_reported_by_name_and_a_stationary_stream_is_not(drift_stack, stack_settings):

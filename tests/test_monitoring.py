@@ -195,11 +195,16 @@ def test_prediction_drift_has_its_own_record(predictor, baseline):
     events = summary_events(predictor, baseline, [synthetic(250, 50 + i, shift=("f0", "f1")).rows for i in range(4)])
     run(monitor.add_batch(events))
     run(monitor.publish(send))
-    [record] = [json.loads(v) for _, v in sent]
-    assert record["kind"] == "prediction_drift" and set(record["drifted_columns"]) <= {"prediction", "proba"}
-    assert record["drifted_columns"]
+    records = {r["kind"]: r for r in (json.loads(v) for _, v in sent)}
+    assert sorted(records) == ["feature_drift", "prediction_drift"]
+    record = records["prediction_drift"]
+    assert set(record["drifted_columns"]) <= {"prediction", "proba"} and record["drifted_columns"]
     features = store.windows[0][1]["verdicts"]["features"]
     assert (features["n_drifted"], features["drifted"]) == (2, False)
+    # Two of five features is below the drift share: no data_drift, but a feature_drift naming them.
+    feature = records["feature_drift"]
+    assert feature["drifted_columns"] == ["f0", "f1"] and (feature["n_drifted"], feature["share"]) == (2, 0.4)
+    assert feature["id"] == feature["window"]["id"] + ":feature_drift" and feature["report"] == record["report"]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import click
 from stream.errors import DriftlineError
 from stream.settings import Settings
 
-from . import batch, dev, models, monitor, service
+from . import alerts, batch, dev, models, monitor, service
 from .common import Group
 
 
@@ -28,5 +28,5 @@ def main(ctx: click.Context) -> None:
 
 
 for command in (dev.dev, models.train, models.specs, models.deploy, models.models, service.worker, service.replay,
-                service.demo, batch.predict, batch.export, batch.edge_bundle, monitor.baseline, monitor.report):
+                service.demo, batch.predict, batch.export, batch.edge_bundle, monitor.baseline, monitor.report, alerts.alerts):
     main.add_command(command)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -21,12 +20,16 @@ from stream.learning.agents import Learning
 from stream.model.decoding import decode_json
 from stream.model.schema import InvalidInput
 from stream.settings import Settings
-from stream.transport.isolation import DeadLetterBuffer, Isolation, until_done
+from stream.transport.isolation import (
+    DeadLetterBuffer,
+    Isolation,
+    reject_into,
+    until_done,
+)
 from stream.transport.messages import messages_of
 from stream.transport.producer import sender
 from stream.transport.topics import TopicNames
 from stream.wire.drift import encode as encode_record
-from stream.wire.events import deadletter_record
 
 from .controller import CommandError, Controller, Policy
 from .store import DeployStore
@@ -92,13 +95,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
                 log.info("%s: drift record %s may start a retrain", record["model"], record["id"])
         return []
 
-    def reject(message, error: Exception) -> list:
-        if not isinstance(error, InvalidInput):
-            error = InvalidInput("processing_error", f"{type(error).__name__}: {error}"[:500])
-        record = deadletter_record(error, topic=message.topic, partition=message.partition, offset=message.offset,
-                                   raw=message.value, ts=time.time())
-        deployment.deadletters.add(message.key, encode_record(record), error.reason)
-        return []
+    reject = partial(reject_into, deployment.deadletters)
 
     async def take_triggers(batch) -> None:
         messages = messages_of(batch)

@@ -164,6 +164,9 @@ class DriftStore:
             "model": model,
             "status": {
                 "data_drift": latest["verdicts"]["features"]["drifted"] if latest else None,
+                # Some features drifted, fewer than the drift share (the feature_drift record).
+                "feature_drift": (not latest["verdicts"]["features"]["drifted"] and latest["verdicts"]["features"]["n_drifted"] > 0)
+                if latest else None,
                 "prediction_drift": (latest["verdicts"]["predictions"] or {}).get("drifted") if latest else None,
                 "last_window": window_brief(model, latest, with_report) if latest else None,
                 "last_concept_drift": concept[0] if concept else None,

@@ -154,6 +154,17 @@ class Isolation:
         return {"fallbacks": self.fallbacks, "processing_errors": self.processing_errors, "last_fallback": self.last_fallback}
 
 
+def reject_into(buffer: "DeadLetterBuffer", message: Any, error: Exception) -> list:
+    """Dead-letter one message of an internal topic into ``buffer`` (sent with the batch's others):
+    its :class:`InvalidInput` reason, or ``processing_error`` for anything else. Returns no outputs."""
+    if not isinstance(error, InvalidInput):
+        error = InvalidInput(PROCESSING_ERROR, f"{type(error).__name__}: {error}"[:500])
+    record = deadletter_record(error, topic=message.topic, partition=message.partition, offset=message.offset,
+                               raw=message.value, ts=time.time())
+    buffer.add(message.key, json.dumps(record, separators=(",", ":"), default=str).encode(), error.reason)
+    return []
+
+
 class DeadLetterBuffer:
     """Dead letters an agent wrote while handling a batch, waiting to be sent; each message they
     belong to is acked only once its dead letter is on the broker (nothing is lost in a crash).

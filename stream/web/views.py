@@ -24,6 +24,8 @@ from aiohttp import web as aiohttp_web
 from faust.web import Request, Response
 from faust.web import View as FaustView
 
+from stream.alerts.agents import Alerts
+from stream.alerts.store import STATES as ALERT_STATES
 from stream.deployment.agents import Deployment
 from stream.learning.agents import Learning
 from stream.model.decoding import decode_json
@@ -65,7 +67,7 @@ def _http_reason(status: int) -> str:
 
 
 def install(app: faust.App, settings: Settings, *, serving: Serving, learning: Learning, monitoring: Monitoring,
-            deployment: Deployment | None = None) -> None:
+            deployment: Deployment | None = None, alerts: Alerts | None = None) -> None:
     """Register the endpoints on ``app``; they read each stage's state through what it hands in."""
     registry_holder: dict[str, Registry] = {}
     started = time.time()
@@ -108,6 +110,7 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
                     "reports": monitoring.renderer.describe(),
                 },
                 "deployment": _deployment(deployment),
+                "alerts": alerts.describe() if alerts is not None else None,
                 "uptime_seconds": round(time.time() - started, 1),
             }
             return self.json(body, status=200 if body["status"] == "ok" else 503)
@@ -179,6 +182,27 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
     for action in ("promote", "rollback", "retrain"):
         app.page(f"/api/models/{{name}}/{action}")(command_view(action))
 
+    @app.page("/api/alerts")
+    class AlertLog(View):
+        async def get(self, request: Request) -> Response:
+            if alerts is None:
+                return self.json({"enabled": False, "endpoints": [], "deliveries": [], "attempts": [],
+                                  "detail": "no alerts file (DRIFTLINE_ALERTS_FILE)"})
+            query = request.query
+            state = query.get("state") or None
+            if state is not None and state not in ALERT_STATES:
+                raise InvalidInput("invalid_field", f"state must be one of {', '.join(ALERT_STATES)}")
+            limit = _limit(query.get("limit", "100"))
+            endpoint, model = query.get("endpoint") or None, query.get("model") or None
+            disabled = await alerts.store.disabled()
+            endpoints = [dict(e.describe(), disabled=disabled.get(e.name), queued=await alerts.store.queued(e.name))
+                         for e in alerts.endpoints.values()]
+            return self.json({
+                "enabled": True, "config_error": alerts.file.error, "endpoints": endpoints,
+                "deliveries": await alerts.store.list(endpoint=endpoint, model=model, state=state, limit=limit),
+                "attempts": await alerts.store.attempts(endpoint=endpoint, model=model, limit=limit),
+            })
+
     @app.page("/api/drift/{name}")
     class Drift(View):
         async def get(self, request: Request, name: str) -> Response:
@@ -238,6 +262,12 @@ def _refuse(request: Request, token: str) -> tuple[int, dict] | None:
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
         return 401, {"error": {"reason": "unauthorized", "detail": "this endpoint needs 'Authorization: Bearer TOKEN'"}}
     return None
+
+
+def _limit(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+        raise InvalidInput("invalid_field", "limit must be a whole number from 1 to 10000")
+    return int(raw)
 
 
 def _wait_seconds(raw: str) -> float:

@@ -26,6 +26,9 @@ by it.
 ('data_drift', '10-2-77:data_drift', {'id': '10-2-77', 'start': 10.0, 'end': 20.0, 'n_rows': 5000, 'baseline_id': 'b1'}, ['x'])
 >>> record["columns"]["c"]
 {'kind': 'string', 'method': 'jensenshannon', 'score': 0.01, 'threshold': 0.1, 'verdict': 'no_drift', 'second_opinion': None, 'n_reference': 900, 'n_current': 5000, 'missing_current': 0}
+>>> report["features"].update(drifted=False, drift_share=0.75)
+>>> [(r["kind"], r["id"], r["drifted_columns"]) for r in window_records("churn", 3, "10-2-77", report, ts=30.0)]
+[('feature_drift', '10-2-77:feature_drift', ['x'])]
 >>> parse_monitoring_message(monitoring_message("churn", 3, None, '{"n_rows": 1}', 30.0))
 {'model': 'churn', 'version': 3, 'snapshot': None, 'ts': 30.0, 'summary': {'n_rows': 1}}
 """
@@ -40,8 +43,14 @@ from stream.model.decoding import decode_json
 from stream.model.schema import InvalidInput
 
 DATA_DRIFT, PREDICTION_DRIFT, CONCEPT_DRIFT = "data_drift", "prediction_drift", "concept_drift"
-#: The group of a window's verdicts each kind of record reports.
-GROUPS = ((DATA_DRIFT, "features"), (PREDICTION_DRIFT, "predictions"))
+#: Some features drifted, fewer than the drift share: the column-level record beside ``data_drift``.
+FEATURE_DRIFT = "feature_drift"
+#: The group of a window's verdicts each kind of record reports, and the kind of record for a
+#: group in which some columns drifted but not the group's share. Predictions have no column-level
+#: kind: a model's prediction columns are at most two (the label and the positive class's
+#: probability), so with the default share of one half any drifted column is prediction drift.
+GROUPS = ((DATA_DRIFT, "features", FEATURE_DRIFT), (PREDICTION_DRIFT, "predictions", None))
+WINDOW_KINDS = (DATA_DRIFT, FEATURE_DRIFT, PREDICTION_DRIFT)
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -106,14 +115,23 @@ def group_verdict(group: dict | None) -> dict | None:
 
 
 def window_records(model: str, version: Any, window_id: str, report: dict, ts: float, report_path: str | None = None) -> list[dict]:
-    """The ``data_drift`` and ``prediction_drift`` records of a closed window (none when nothing drifted).
+    """The ``data_drift`` (or ``feature_drift``) and ``prediction_drift`` records of a closed
+    window (none when nothing drifted).
 
-    ``report`` is :meth:`monitors.DriftReport.to_dict`.
+    ``report`` is :meth:`monitors.DriftReport.to_dict`. ``feature_drift`` is the record of a
+    window in which at least one feature drifted but fewer than the drift share, so that
+    ``data_drift`` keeps Evidently's data-set rule and a strong shift in one feature is still heard.
     """
     records = []
-    for kind, group_name in GROUPS:
+    for group_kind, group_name, column_kind in GROUPS:
         group = report.get(group_name)
-        if not group or not group["drifted"]:
+        if not group:
+            continue
+        if group["drifted"]:
+            kind = group_kind
+        elif column_kind and group["n_drifted"] > 0:
+            kind = column_kind
+        else:
             continue
         records.append({
             "model": model,

@@ -1,0 +1,106 @@
+"""What an alert looks like on the wire: the body, and the Standard Webhooks signature headers.
+
+Standard Webhooks 1.0 (standardwebhooks.com): ``webhook-id`` is the same on every retry of one
+delivery (receivers de-duplicate by it), ``webhook-timestamp`` is the attempt's Unix time in
+seconds, ``webhook-signature`` is ``v1,`` and the base64 HMAC-SHA256 of ``{id}.{timestamp}.{body}``
+under the secret's key. The body is ``{"type": KIND, "timestamp": ISO-8601, "data": RECORD}``
+plus, because records of one kind and model within a cooldown are collapsed into one delivery,
+``count``, ``first_id`` and ``last_id`` (``count`` is 1 and both ids are the record's own when
+nothing was collapsed).
+
+>>> key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+>>> signature("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}', key)
+'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE='
+>>> body = alert_body({"model": "churn", "kind": "data_drift", "id": "w1:data_drift", "ts": 0.0}, 3, "w0:data_drift", "w1:data_drift")
+>>> json.loads(body)["type"], json.loads(body)["timestamp"], json.loads(body)["count"]
+('data_drift', '1970-01-01T00:00:00Z', 3)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from .config import decode_secret  # noqa: F401  (re-exported for receivers' tests and the doctest)
+
+
+def delivery_id(*parts: str) -> str:
+    """A stable ``webhook-id``: the same for the same endpoint and record (or collapsed batch).
+
+    >>> delivery_id("ops", "w1:data_drift") == delivery_id("ops", "w1:data_drift") != delivery_id("dev", "w1:data_drift")
+    True
+    """
+    digest = hashlib.sha256("\0".join(parts).encode()).digest()
+    return "msg_" + base64.b32encode(digest[:20]).decode().rstrip("=").lower()
+
+
+def signature(msg_id: str, timestamp: int, body: bytes, key: bytes) -> str:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def headers(msg_id: str, body: bytes, key: bytes | None, now: float | None = None) -> dict[str, str]:
+    """The request's headers; signed when there is a key (``json`` endpoints)."""
+    out = {"content-type": "application/json", "user-agent": "Driftline-Webhooks/1"}
+    if key is None:
+        return out
+    timestamp = int(time.time() if now is None else now)
+    out.update({"webhook-id": msg_id, "webhook-timestamp": str(timestamp),
+                "webhook-signature": signature(msg_id, timestamp, body, key)})
+    return out
+
+
+def iso(ts: Any) -> str:
+    when = datetime.fromtimestamp(float(ts) if isinstance(ts, (int, float)) else time.time(), tz=timezone.utc)
+    return when.isoformat(timespec="milliseconds" if when.microsecond else "seconds").replace("+00:00", "Z")
+
+
+def alert_body(record: dict, count: int, first_id: str, last_id: str) -> bytes:
+    """The Standard Webhooks body of a delivery; ``record`` is the latest record it carries."""
+    body = {"type": record.get("kind"), "timestamp": iso(record.get("ts")), "data": record,
+            "count": count, "first_id": first_id, "last_id": last_id}
+    return json.dumps(body, separators=(",", ":"), default=str).encode()
+
+
+def slack_body(record: dict, count: int, first_id: str, last_id: str) -> bytes:
+    """A Slack or Mattermost incoming-webhook message: one line of text.
+
+    >>> json.loads(slack_body({"model": "churn", "kind": "feature_drift", "version": 3, "drifted_columns": ["age"],
+    ...                        "n_drifted": 1, "n_columns": 9, "id": "w1:feature_drift"}, 1, "w1", "w1"))["text"]
+    'Driftline: churn v3 feature_drift: 1 of 9 features drifted (age)'
+    """
+    return json.dumps({"text": describe(record, count)}).encode()
+
+
+def describe(record: dict, count: int = 1) -> str:
+    """One human line for a record (Slack text, logs, the demo)."""
+    kind, model, version = record.get("kind"), record.get("model"), record.get("version")
+    head = f"Driftline: {model} v{version} {kind}"
+    if kind in ("data_drift", "feature_drift", "prediction_drift"):
+        columns = record.get("drifted_columns") or []
+        what = "features" if kind != "prediction_drift" else "prediction columns"
+        detail = f"{record.get('n_drifted')} of {record.get('n_columns')} {what} drifted ({', '.join(columns)})"
+    elif kind == "concept_drift":
+        metrics = record.get("metrics") or {}
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
+        detail = f"the {record.get('detector')} detector fired at example {record.get('position')}" + (f" ({shown})" if shown else "")
+    elif kind in ("deployed", "rolled_back", "challenger_discarded"):
+        detail = f"version {record.get('from_version')} -> {record.get('to_version')}: {record.get('reason')}"
+    elif kind == "challenger_registered":
+        detail = f"challenger version {record.get('version')} ({record.get('spec')})"
+    else:
+        detail = str(record.get("id"))
+    more = f" [{count} records in the cooldown]" if count > 1 else ""
+    return f"{head}: {detail}{more}"
+
+
+def test_record(endpoint: str, now: float | None = None) -> dict:
+    """The record of ``driftline alerts test``: kind ``test``, no model."""
+    now = time.time() if now is None else now
+    return {"model": None, "version": None, "kind": "test", "ts": now, "id": f"test:{endpoint}:{now:.6f}",
+            "message": "a test alert from Driftline"}
