@@ -228,6 +228,9 @@ def main() -> int:
         web_port=free_port(), state_dir=str(state), signing_key=KEY, topic_prefix="eval-",
         drift_window_size=args.window, drift_window_min_rows=min(1000, args.window), drift_reports=False,
         partitions=args.partitions,
+        # Detection is measured, not what the deployment loop does next (a promotion would start
+        # the champion's counts again; benchmarks/continuous_deployment.py measures the loop).
+        deploy_policy="off",
     )
     key = KEY.encode()
     position = args.events // 2

@@ -55,6 +55,36 @@ def headers(msg_id: str, body: bytes, key: bytes | None, now: float | None = Non
     return out
 
 
+class SignatureError(ValueError):
+    """A request whose Standard Webhooks signature does not verify."""
+
+
+def verify(secret: str, request_headers: dict, body: bytes, tolerance: float = 300.0, now: float | None = None) -> dict:
+    """A receiver's check of a signed request (what the ``standardwebhooks`` package does): the
+    parsed body, or :class:`SignatureError`. Used by the demo's receiver.
+
+    >>> secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    >>> sent = headers("msg_1", b'{"type": "test"}', decode_secret(secret), now=1e9)
+    >>> verify(secret, sent, b'{"type": "test"}', now=1e9 + 5)
+    {'type': 'test'}
+    >>> verify(secret, sent, b'{"type": "forged"}', now=1e9 + 5)
+    Traceback (most recent call last):
+    ...
+    stream.alerts.payloads.SignatureError: no matching v1 signature
+    """
+    got = {k.lower(): v for k, v in request_headers.items()}
+    try:
+        msg_id, timestamp = got["webhook-id"], int(got["webhook-timestamp"])
+    except (KeyError, ValueError):
+        raise SignatureError("missing or malformed webhook-id / webhook-timestamp") from None
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        raise SignatureError("timestamp outside the tolerance (a replayed request?)")
+    expected = signature(msg_id, timestamp, body, decode_secret(secret)).encode()
+    if not any(hmac.compare_digest(given.encode(), expected) for given in got.get("webhook-signature", "").split()):
+        raise SignatureError("no matching v1 signature")
+    return json.loads(body)
+
+
 def iso(ts: Any) -> str:
     when = datetime.fromtimestamp(float(ts) if isinstance(ts, (int, float)) else time.time(), tz=timezone.utc)
     return when.isoformat(timespec="milliseconds" if when.microsecond else "seconds").replace("+00:00", "Z")
@@ -99,7 +129,7 @@ def describe(record: dict, count: int = 1) -> str:
     return f"{head}: {detail}{more}"
 
 
-def test_record(endpoint: str, now: float | None = None) -> dict:
+def probe_record(endpoint: str, now: float | None = None) -> dict:
     """The record of ``driftline alerts test``: kind ``test``, no model."""
     now = time.time() if now is None else now
     return {"model": None, "version": None, "kind": "test", "ts": now, "id": f"test:{endpoint}:{now:.6f}",

@@ -61,14 +61,14 @@ def test(ctx, endpoint) -> None:
     """Send ENDPOINT a signed test alert now (outside the queue) and print its answer."""
     from stream.alerts.config import load_alerts_file
     from stream.alerts.delivery import send_test
-    from stream.alerts.payloads import test_record
+    from stream.alerts.payloads import probe_record
 
     settings = settings_of(ctx)
     config = load_alerts_file(_alerts_file(settings))
     if endpoint not in config.endpoints:
         raise ConfigError(f"no endpoint {endpoint!r} in {settings.alerts_file}; endpoints: {', '.join(config.endpoints) or 'none'}")
     target = config.endpoints[endpoint]
-    record = test_record(endpoint)
+    record = probe_record(endpoint)
     result = asyncio.run(send_test(target, record))
     attempt = {"endpoint": endpoint, "delivery": result["delivery"], "record_id": record["id"], "model": None, "kind": "test",
                "attempt": 1, "ts": time.time(), "status": result["status"], "error": result["error"],

@@ -5,7 +5,8 @@ Phishing data set, deploys it as champion, starts a worker, streams events throu
 few malformed ones mixed in, and shows predictions and dead letters as they arrive. Then a second
 model meets a concept change with delayed labels, and the demo prints the continuous-deployment
 loop as it happens (:mod:`stream.dev.redeploy_demo`): drift detected, retrain, the test in
-shadow, the promotion, the version the predictions switch to. On the way out (normal end, error
+shadow, the promotion, the version the predictions switch to, while a webhook receiver of the
+demo's own on loopback prints each signed alert as it arrives. On the way out (normal end, error
 or Ctrl-C) it stops everything it started.
 """
 
@@ -41,6 +42,24 @@ def malformed_events(good: dict) -> list[bytes]:
     ]
 
 
+def stack_receiver(out):
+    from stream.alerts.config import new_secret
+
+    from .webhook_receiver import DemoReceiver
+
+    return DemoReceiver(new_secret(), out).__enter__()
+
+
+def wait_for_alerts(receiver, kinds: tuple[str, ...], out, timeout: float = 30.0) -> None:
+    """The alerts of the second act reach the receiver within moments of their records."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not set(kinds) <= {a["type"] for a in receiver.received}:
+        time.sleep(0.2)
+    got = sorted({a["type"] for a in receiver.received})
+    out(f"alerts received by the webhook, signatures verified: {len(receiver.received)} ({', '.join(got) or 'none'})"
+        + (f"; {receiver.rejected} rejected" if receiver.rejected else ""))
+
+
 def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, keep: bool = False, out=print,
              redeploy: bool = True) -> int:
     from stream.model import artifact
@@ -59,7 +78,7 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
         settings = dataclasses.replace(settings, signing_key=secrets.token_hex(16))
     stack = EmbeddedStack(settings, log=out)
     started_stack = not all(s.answering for s in stack.status())
-    worker = None
+    worker = receiver = None
     try:
         stack.up()
         ensure_topics(settings)
@@ -79,9 +98,20 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
         out(f"{MODEL} version {version} is champion")
 
         out("\n== 3. start a worker (joining the consumer group takes ~30 s on the embedded broker)")
+        # Alerts go to a receiver of the demo's own on loopback, which checks their signatures.
+        alerts_file = settings.alerts_file
+        if not alerts_file:  # the user's own alerts file wins
+            receiver = stack_receiver(out)
+            demo_file = settings.state_path / "demo" / "alerts.json"
+            demo_file.write_text(json.dumps({"cooldown_seconds": 600, "endpoints": [
+                {"name": "demo", "url": receiver.url, "secret": receiver.secret, "retry_schedule": [0, 1, 5, 30]}]}))
+            demo_file.chmod(0o600)  # it holds the endpoint's secret
+            alerts_file = str(demo_file)
+            out(f"alerts: a webhook receiver on {receiver.url}, registered as endpoint 'demo' in {demo_file}")
         # The second act's retrain tries a forest too, and waits for 1,000 labeled examples after the drift.
         worker_settings = dataclasses.replace(settings, retrain_specs=settings.retrain_specs or "hoeffding-tree,arf",
-                                              retrain_min_examples=min(settings.retrain_min_examples, 1000))
+                                              retrain_min_examples=min(settings.retrain_min_examples, 1000),
+                                              alerts_file=alerts_file)
         worker = WorkerProcess(worker_settings, settings.state_path / "logs" / "worker.log").start()
         health = worker.wait_ready(timeout=180, models=[MODEL])
         out(f"worker ready at {worker.url}: models {list(health['models'])}, {len(health['assigned_partitions'])} partitions")
@@ -137,9 +167,11 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
         if redeploy:
             from .redeploy_demo import run_redeploy_demo
 
-            out("\n== 6. a concept change: detect, retrain, prove in shadow, promote")
+            out("\n== 6. a concept change: detect, retrain, prove in shadow, promote (and alert)")
             if not run_redeploy_demo(settings, out):
                 return 1
+            if receiver is not None:
+                wait_for_alerts(receiver, ("concept_drift", "deployed"), out)
         return 0
     except KeyboardInterrupt:
         out("\ninterrupted")
@@ -148,6 +180,8 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
         out(f"error: {exc}")
         return 1
     finally:
+        if receiver is not None and not keep:
+            receiver.__exit__(None, None, None)
         if keep:
             out(f"\nleft running (--keep): worker {worker.url if worker else '-'}; stop with: driftline dev down")
         else:
