@@ -133,7 +133,7 @@ def main() -> int:
                 stop.set()
                 watcher.close()
                 worker.stop()
-            waits = [receiver.arrived[r] - sent[r] for r in sent if r in receiver.arrived]
+            waits = sorted(receiver.arrived[r] - sent[r] for r in sent if r in receiver.arrived)
             missing = len(sent) - len(waits)
             print(f"{tag}: {'healthy + hanging' if hanging else 'healthy only'}: {rate:,.0f} events/s; healthy endpoint got "
                   f"{len(waits)} of {len(sent)} alerts, wait p50 {percentile(waits, 0.5) * 1000:.0f} ms, "
@@ -151,7 +151,7 @@ def main() -> int:
     means = {}
     for name, runs in results.items():
         means[name] = sum(r for r, _ in runs) / len(runs)
-        waits = [w for _, ws in runs for w in ws]
+        waits = sorted(w for _, ws in runs for w in ws)
         print(f"| {name} | {means[name]:,.0f} | {percentile(waits, 0.5) * 1000:.0f} ms / {percentile(waits, 0.99) * 1000:.0f} ms |")
     print(f"| ratio with / without the hanging endpoint | {means['healthy + hanging'] / means['healthy only']:.2f} | |")
     return 0
