@@ -29,6 +29,8 @@ from typing import Any
 
 import aiohttp
 
+from stream.metrics import METRICS
+
 from .config import Endpoint
 from .payloads import alert_body, describe, headers, slack_body
 from .store import AlertStore
@@ -156,6 +158,7 @@ class Sender:
             attempt["state"] = "delivered"
             await self.store.finish(delivery, attempt, state="delivered")
             self.counters["delivered"] += 1
+            METRICS.alert_deliveries.labels(endpoint=endpoint.name, outcome="delivered").inc()
             log.info("alert delivered to %s: %s", endpoint.name, describe(json.loads(delivery["record"]), delivery["count"]))
             return True
         if result["gone"]:
@@ -165,6 +168,7 @@ class Sender:
             await self.store.disable(endpoint.name, endpoint.url, "the endpoint answered 410 Gone")
             self.disabled = {"reason": "the endpoint answered 410 Gone"}
             self.counters["failed"] += 1
+            METRICS.alert_deliveries.labels(endpoint=endpoint.name, outcome="gone").inc()
             log.error("alerts endpoint %s answered 410 Gone: disabled (driftline alerts enable %s)", endpoint.name, endpoint.name)
             return False
         delay = next_delay(endpoint.retry_schedule, attempt_no, result["retry_after"])
@@ -172,12 +176,14 @@ class Sender:
             attempt["state"] = "failed"
             await self.store.finish(delivery, attempt, state="failed")
             self.counters["failed"] += 1
+            METRICS.alert_deliveries.labels(endpoint=endpoint.name, outcome="failed").inc()
             log.error("alert %s to %s given up after %d attempts: %s", delivery["id"], endpoint.name, attempt_no, result["error"])
             return True
         attempt["state"] = "pending"
         attempt["next_attempt_in"] = round(delay, 3)
         await self.store.finish(delivery, attempt, state="pending", due=now + delay)
         self.counters["retries"] += 1
+        METRICS.alert_deliveries.labels(endpoint=endpoint.name, outcome="retry").inc()
         log.warning("alert %s to %s failed (attempt %d: %s); next attempt in %.0fs", delivery["id"], endpoint.name,
                     attempt_no, result["error"], delay)
         return True

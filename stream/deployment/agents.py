@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka.partitioner import murmur2
 
 from stream.learning.agents import Learning
+from stream.metrics import METRICS
 from stream.model.decoding import decode_json
 from stream.model.schema import InvalidInput
 from stream.settings import Settings
@@ -68,6 +69,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
 
     async def send(record: dict) -> None:
         await send_records([(record["model"].encode(), encode_record(record))])
+        METRICS.records_sent([record])
 
     registry_holder: list = []
 
@@ -106,6 +108,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
     async def triggers(stream):
         async for batch in stream.take_events(100, within=0.2):
             await until_done(partial(take_triggers, batch), "storing drift triggers")
+            METRICS.events.labels(topic=topics.drift).inc(len(batch))
 
     @app.timer(TICK_SECONDS)
     async def deploy_tick() -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from stream.metrics import METRICS
 from stream.settings import Settings
 from stream.transport.faust_app import on_partitions_moved
 from stream.transport.isolation import Isolation, until_done
@@ -73,6 +74,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_timeout):
             # The batch is acked only after it.
             await until_done(partial(join, batch), "joining labels", attempt_seconds=10.0, redis_client=pending.redis)
+            METRICS.events.labels(topic=topics.labels).inc(len(batch))
 
     async def learn_and_send(batch) -> None:
         async with learning.lock:
@@ -87,6 +89,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
         # noack: a training event is acked only once a snapshot includes it (see stream.learning.learners).
         async for batch in stream.noack_take(settings.batch_size, within=settings.batch_timeout):
             await until_done(partial(learn_and_send, batch), "learning")
+            METRICS.events.labels(topic=topics.training).inc(len(batch))
             await _snapshot_due(learning)
 
     @app.timer(min(1.0, settings.snapshot_every_seconds, settings.publish_min_seconds / 2))
@@ -150,6 +153,7 @@ async def _send_concept_drifts(app: Any, topics: TopicNames, learning: Learning)
     events = learning.learners.drift_events
     records = list(events)
     await send_keyed(kafka_producer(app), topics.drift, [(r["model"].encode(), encode_record(r)) for r in records])
+    METRICS.records_sent(records)
     del events[:len(records)]
     learning.concept_unstored.extend(records)
     await _store_concept_drifts(learning)

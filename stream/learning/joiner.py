@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from stream.metrics import METRICS
 from stream.model.schema import InvalidInput
 from stream.transport.isolation import processing_error_record
 from stream.wire.events import Label, deadletter_record, parse_label, training_example
@@ -38,6 +39,7 @@ class LabelJoiner:
                 labels.append(parse_label(message.value, self.max_bytes))
             except InvalidInput as error:
                 self.deadlettered[error.reason] += 1
+                METRICS.deadletters.labels(reason=error.reason).inc()
                 record = deadletter_record(error, topic=message.topic, partition=message.partition,
                                            offset=message.offset, raw=message.value, ts=now)
                 deadletters.append((message.key, json.dumps(record).encode()))
@@ -56,6 +58,7 @@ class LabelJoiner:
     def failed(self, message, exc: Exception) -> "Joined":
         """A label whose join raised (a bug, not Redis): its ``processing_error`` dead letter."""
         self.deadlettered["processing_error"] += 1
+        METRICS.deadletters.labels(reason="processing_error").inc()
         return Joined(deadletters=[processing_error_record(message.topic, message.partition, message.offset, message.key,
                                                            message.value, exc)])
 
@@ -82,6 +85,7 @@ class LabelJoiner:
                                            raw=json.dumps(label).encode(), ts=now, event_id=label["id"], model=label.get("model"))
                 retry.unmatched.append((label["id"].encode(), json.dumps(record).encode()))
                 retry.done.append(member)
+                METRICS.deadletters.labels(reason="unmatched_label").inc()
         return retry
 
     async def finish_held(self, retry: "HeldRetry") -> None:

@@ -180,6 +180,9 @@ class ModelLearner:
         self.paired: Any = None  # a challenger's: the paired test against the champion
         self.failures = 0  # examples this learner could not predict or learn (the probation's hard limit)
         self.restored_buffer_seen: int | None = None  # from a checkpoint: how far the buffer went
+        # When the oldest label learned since the last snapshot was joined: the scorers measure
+        # the adaptation lag from it (driftline_adaptation_lag_seconds).
+        self.oldest_new_label_ts: float | None = None
 
     def learn(self, x: dict, y: Any, event_id: str, partition: int, offset: int) -> float | None:
         """Test, then train. Returns the example's error (0/1, or absolute error), None if skipped."""
@@ -212,6 +215,10 @@ class ModelLearner:
             ))
         return error
 
+    def note_label(self, ts_label: float | None) -> None:
+        if ts_label is not None and (self.oldest_new_label_ts is None or ts_label < self.oldest_new_label_ts):
+            self.oldest_new_label_ts = ts_label
+
     def info(self) -> dict:
         """What ``driftline models show`` and ``/api/models`` report (JSON)."""
         return {
@@ -220,6 +227,7 @@ class ModelLearner:
             "n_learned": self.n_learned,
             "duplicates_skipped": self.duplicates,
             "offsets": {str(p): o for p, o in self.offsets.items()},
+            "oldest_new_label_ts": self.oldest_new_label_ts,
             "metrics": {"overall": self.metrics.overall(), "recent": self.metrics.recent(), "window": self.metrics.window},
             **({"paired_test": self.paired.to_dict()} if self.paired is not None else {}),
         }

@@ -20,7 +20,9 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 
+from stream.metrics import METRICS
 from stream.model import artifact as artifacts
 from stream.model.schema import InvalidInput
 from stream.registry.registry import ALIASES, Registry
@@ -185,6 +187,14 @@ class Learners:
     async def learn_batch(self, events) -> None:
         """Learn a batch of training events. Safe to call again with the same batch after a failure
         (Redis away while loading a learner): events handled already are passed over."""
+        learned: Counter[str] = Counter()
+        try:
+            await self._learn_batch(events, learned)
+        finally:
+            for name, n in learned.items():
+                METRICS.examples_learned.labels(model=name).inc(n)
+
+    async def _learn_batch(self, events, learned: Counter) -> None:
         for i, event in enumerate(events):
             if i and not i % YIELD_EVERY:
                 await asyncio.sleep(0)  # let the score and labels agents in between: learning is slow
@@ -209,6 +219,10 @@ class Learners:
                     continue
                 try:
                     errors[alias] = learner.learn(example.features, example.label, example.id, message.partition, message.offset)
+                    if errors[alias] is not None:
+                        learner.note_label(example.ts_label)
+                        if alias == "champion":
+                            learned[name] += 1
                     if learner.concept_drifts:
                         self.drift_events.extend(learner.concept_drifts)
                         learner.concept_drifts = []
@@ -293,7 +307,8 @@ class Learners:
             if checkpoint:
                 state = artifacts.dumps(artifacts.Artifact({"name": learner.name, "kind": "learner_state"}, learner.state()),
                                         self.key, compress=False)
-            revision = self.registry.publish_snapshot(learner.name, learner.alias, learner.version, data, learner.info(), state)
+            info, learner.oldest_new_label_ts = learner.info(), None
+            revision = self.registry.publish_snapshot(learner.name, learner.alias, learner.version, data, info, state)
             log.debug("%s %s/%s revision %d at %d examples", "checkpoint" if checkpoint else "published", learner.name,
                       learner.alias, revision, learner.n_learned)
         return time.thread_time() - started

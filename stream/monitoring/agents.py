@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from stream.errors import ConfigError
+from stream.metrics import METRICS
 from stream.settings import Settings
 from stream.transport.faust_app import on_partitions_moved
 from stream.transport.isolation import Isolation, until_done
@@ -64,6 +65,10 @@ def install(app: Any, settings: Settings, topics: TopicNames, cache: Any, regist
 
     async def publish_windows() -> None:
         published = await monitor.publish(send_drift_records)
+        for window in published:
+            METRICS.records_sent(window.drift_records)
+            if window.record is not None:
+                METRICS.window_judged(window.model, window.record["verdicts"])
         if settings.drift_reports:
             for window in published:
                 if window.drift_records:
@@ -80,6 +85,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, cache: Any, regist
         # noack: a summary is acked once the window holding it is in Redis (checkpoint or closed).
         async for batch in stream.noack_take(100, within=0.5):
             await until_done(partial(monitor_batch, batch), "drift monitoring")
+            METRICS.events.labels(topic=topics.monitoring).inc(len(batch))
 
     @app.timer(min(1.0, settings.drift_checkpoint_seconds))
     async def close_and_checkpoint_windows() -> None:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from stream.metrics import METRICS
 from stream.registry.redis_client import async_redis_client
 from stream.settings import Settings
 from stream.transport.isolation import Isolation, until_done
@@ -51,11 +53,17 @@ def install(app: Any, settings: Settings, topics: TopicNames, cache: ModelCache,
     serving = Serving(cache, Scorer(cache, settings.default_model, settings.max_event_bytes), Isolation("score"))
     events = app.topic(topics.events, partitions=settings.partitions)
 
+    consumed = METRICS.events.labels(topic=topics.events)
+    batch_seconds = METRICS.batch_seconds.labels(agent="score")
+
     @app.agent(events, name="score", concurrency=1)
     async def score(stream):
         await cache.ready.wait()
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_timeout):
+            started = time.perf_counter()
             await score_batch(app, serving, topics, pending, summarizer, batch)
+            consumed.inc(len(batch))
+            batch_seconds.observe(time.perf_counter() - started)
 
     @app.task
     async def load_models() -> None:
@@ -106,6 +114,18 @@ async def score_batch(app: Any, serving: Serving, topics: TopicNames, pending: A
     # Acked (and so committed) only when every output is on the broker: while the broker is
     # away the batch waits and is sent again (at-least-once), instead of crashing the agent.
     await asyncio.gather(until_done(deliver, "delivering predictions"), _remember(pending, waiting))
+    _observe_latency(scored, time.time())
+    if shadows:
+        for model, n in Counter(s.model for s in scored if s.model in serving.cache.challengers).items():
+            METRICS.shadow_predictions.labels(model=model).inc(n)
+
+
+def _observe_latency(scored: list, now: float) -> None:
+    """Event timestamp to its prediction on the broker (events without ``ts``: not measured)."""
+    observe = METRICS.scoring_latency.observe
+    for s in scored:
+        if s.ts_event is not None and s.ts_event <= now:
+            observe(now - s.ts_event)
 
 
 async def _send_summaries(producer, topic: str, summarizer: Any, summaries: list) -> None:

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from typing import Any, Iterable, NamedTuple, Sequence
 
+from stream.metrics import METRICS
 from stream.model.schema import InvalidInput
 from stream.transport.isolation import processing_error_record
 from stream.transport.messages import Message
@@ -59,6 +60,7 @@ class Scorer:
         self.deadlettered: Counter[str] = Counter()
         self.shadowed = 0  # events a challenger also answered (shadow-predictions)
         self.shadow_failures = 0  # events a challenger could not answer (never the event's answer)
+        self.lag_seen: dict[str, int] = {}  # model -> the snapshot whose adaptation lag was measured
 
     def parse(self, messages: Sequence[Message]) -> list[Event | InvalidInput]:
         """One parsed event or dead-letter reason per message; never raises."""
@@ -87,6 +89,9 @@ class Scorer:
         now = time.time()
         predictors = self.cache.predictors  # one snapshot for the whole batch
         outputs = []
+        # Counted when the batch is done: a batch that raises is scored again one event at a time.
+        made: Counter = Counter()  # (model, version) -> predictions
+        rejected: Counter = Counter()  # reason -> dead letters
         for message, event in zip(messages, parsed):
             model = None
             try:
@@ -102,8 +107,10 @@ class Scorer:
                     event.id, model, predictor.version, x, event.label, result["prediction"], event.ts)
                 outputs.append(Output(event.id.encode(), _dumps(record), True, scored, example))
                 self.scored += 1
+                made[(model, predictor.version)] += 1
             except InvalidInput as error:
                 self.deadlettered[error.reason] += 1
+                rejected[error.reason] += 1
                 record = deadletter_record(
                     error,
                     topic=message.topic,
@@ -115,7 +122,22 @@ class Scorer:
                     model=model,
                 )
                 outputs.append(Output(message.key, _dumps(record), False))
+        for (model, version), n in made.items():
+            METRICS.predictions.labels(model=model, version=str(version)).inc(n)
+            self._served(predictors.get(model), now)
+        for reason, n in rejected.items():
+            METRICS.deadletters.labels(reason=reason).inc(n)
         return outputs
+
+    def _served(self, predictor: Any, now: float) -> None:
+        """The adaptation lag of a snapshot's first predictions on this worker: from the join of
+        the oldest label it newly learned (its learner noted it) to now."""
+        if predictor is None or predictor.snapshot is None or self.lag_seen.get(predictor.name) == predictor.snapshot:
+            return
+        self.lag_seen[predictor.name] = predictor.snapshot
+        oldest = (predictor.metadata.get("learned") or {}).get("oldest_new_label_ts")
+        if isinstance(oldest, (int, float)) and oldest <= now:
+            METRICS.adaptation_lag.observe(now - oldest)
 
     def shadow(self, scored: Sequence[Scored]) -> list[tuple[bytes, bytes]]:
         """The challengers' answers to events their champions answered, as ``shadow-predictions``
@@ -153,6 +175,7 @@ class Scorer:
         key, value = processing_error_record(message.topic, message.partition, message.offset, message.key, message.value, exc,
                                              model=parsed.model if isinstance(parsed, Event) else None)
         self.deadlettered["processing_error"] += 1
+        METRICS.deadletters.labels(reason="processing_error").inc()
         return [Output(key, value, False)]
 
     def score_objects(self, bodies: Sequence[Any]) -> list[dict]:

@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
+from stream.metrics import METRICS
 from stream.model.schema import InvalidInput
 from stream.wire.events import deadletter_record
 
@@ -186,6 +187,7 @@ class DeadLetterBuffer:
     def add(self, key: bytes | None, value: bytes, reason: str, event: Any = None) -> None:
         self.records.append((key, value))
         self.deadlettered[reason] += 1
+        METRICS.deadletters.labels(reason=reason).inc()
         if event is not None:
             self.events.append(event)
 

@@ -28,6 +28,7 @@ from stream.alerts.agents import Alerts
 from stream.alerts.store import STATES as ALERT_STATES
 from stream.deployment.agents import Deployment
 from stream.learning.agents import Learning
+from stream.metrics import METRICS, PROMETHEUS_CONTENT_TYPE
 from stream.model.decoding import decode_json
 from stream.model.schema import InvalidInput
 from stream.monitoring.agents import Monitoring
@@ -181,6 +182,18 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
 
     for action in ("promote", "rollback", "retrain"):
         app.page(f"/api/models/{{name}}/{action}")(command_view(action))
+
+    METRICS.state.watch("models", serving.cache.describe)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            try:  # the group's pending predictions (Redis); the rest is this worker's own
+                METRICS.state.pending = await asyncio.wait_for(learning.pending.stats(), 2.0)
+            except Exception as exc:
+                METRICS.state.pending = {}
+                log.debug("metrics without the pending store's counts: %s", exc)
+            return self.bytes(METRICS.render(), content_type=PROMETHEUS_CONTENT_TYPE)
 
     @app.page("/api/alerts")
     class AlertLog(View):

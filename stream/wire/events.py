@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from typing import Any, NamedTuple
 
@@ -121,6 +122,7 @@ class Example(NamedTuple):
     features: dict
     label: Any
     prediction: Any
+    ts_label: float | None = None  # when the label was joined (the adaptation lag starts there)
 
 
 def training_example(event_id: str, model: str, version: Any, features: dict, label: Any, prediction: Any,
@@ -135,8 +137,9 @@ def training_example(event_id: str, model: str, version: Any, features: dict, la
 def parse_training_example(raw: bytes | None) -> Example:
     """Parse one ``training`` message (written by workers, but read as untrusted input all the same).
 
-    >>> parse_training_example(training_example("e1", "churn", 3, {"x": 1.0}, True, False, None))
-    Example(id='e1', model='churn', version=3, features={'x': 1.0}, label=True, prediction=False)
+    >>> example = parse_training_example(training_example("e1", "churn", 3, {"x": 1.0}, True, False, None))
+    >>> example[:6], example.ts_label > 1.7e9
+    (('e1', 'churn', 3, {'x': 1.0}, True, False), True)
     """
     body = decode_json(raw)
     if not isinstance(body, dict):
@@ -152,7 +155,10 @@ def parse_training_example(raw: bytes | None) -> Example:
     if "label" not in body or body["label"] is None:
         raise InvalidInput("missing_label", "the training example has no 'label'")
     _check_label(body["label"])
-    return Example(example_id, model, body.get("version"), features, body["label"], body.get("prediction"))
+    ts_label = body.get("ts_label")
+    if not isinstance(ts_label, (int, float)) or isinstance(ts_label, bool) or not math.isfinite(ts_label):
+        ts_label = None
+    return Example(example_id, model, body.get("version"), features, body["label"], body.get("prediction"), ts_label)
 
 
 def prediction_record(event: Event, model: str, version: Any, result: dict, ts_scored: float, snapshot: int | None = None) -> dict:
