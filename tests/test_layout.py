@@ -64,7 +64,7 @@ MAY_IMPORT = {
     "monitoring": {"model", "wire", "transport", "registry", "serving", "training", "monitors"},
     "deployment": {"model", "wire", "transport", "registry", "training", "learning", "monitors"},
     "alerts": {"model", "wire", "transport", "registry"},
-    "web": {"model", "transport", "registry", "serving", "learning", "monitoring", "deployment", "alerts"},
+    "web": {"model", "wire", "transport", "registry", "training", "serving", "learning", "monitoring", "deployment", "alerts"},
     "dev": {"model", "transport", "registry", "training", "alerts"},
 }
 

@@ -15,6 +15,8 @@ Keys (all under ``driftline:``)::
     model:NAME:snapshot_seq     INT   last snapshot revision handed out (published and checkpoints)
     model:NAME:examples         LIST  the model's recent labeled examples, JSON [position, features,
                                       label], written with each checkpoint (what a retrain learns from)
+    model:NAME:learning_history LIST  the learners' recent prequential metrics at each snapshot
+                                      (JSON; the latest 2,000), for the dashboard
     audit                       STREAM one entry per register / alias move (or removal), with who
                                       moved it (``by``: cli, api, controller) and why (``reason``)
     snapshots                   PUB/SUB channel: one JSON note per published snapshot (model, alias,
@@ -45,6 +47,8 @@ ALIASES = ("champion", "challenger")
 NAMESPACE = "driftline:"
 SNAPSHOT_CHANNEL = NAMESPACE + "snapshots"
 #: What a snapshot note on SNAPSHOT_CHANNEL carries of the snapshot's info.
+#: Points of a model's learning history kept (several per second at most: minutes to hours).
+KEEP_LEARNING_HISTORY = 2000
 NOTE_FIELDS = ("revision", "version", "n_learned", "offsets", "written_at")
 
 
@@ -63,7 +67,7 @@ class Registry:
         return cls(redis_client(url, timeout))
 
     # Writing -------------------------------------------------------------------------------------
-    def register(self, data: bytes, metadata: dict, alias: str | None = None, reason: str = "") -> int:
+    def register(self, data: bytes, metadata: dict, alias: str | None = None, reason: str = "", by: str = "") -> int:
         """Store an artifact as a new version (or find the identical one) and optionally move an alias."""
         name = metadata.get("name")
         if not name:
@@ -94,7 +98,7 @@ class Registry:
             pipe.xadd(_k("audit"), _audit_entry("register", name, version, None, reason or "registered"))
             pipe.execute()
         if alias:
-            self.set_alias(name, alias, version, reason or f"deployed version {version}")
+            self.set_alias(name, alias, version, reason or f"deployed version {version}", by=by)
         return version
 
     def set_alias(self, name: str, alias: str, version: int, reason: str = "", by: str = "") -> int | None:
@@ -240,6 +244,12 @@ class Registry:
             pipe.hset(_k("model", name, "snapshot", alias), mapping=dict(fields, state=state))
         note = {"model": name, "alias": alias, **{k: info.get(k) for k in NOTE_FIELDS}}
         pipe.publish(SNAPSHOT_CHANNEL, json.dumps(note, default=str))
+        # The prequential metrics over time, for the dashboard (bounded).
+        recent = (info.get("metrics") or {}).get("recent")
+        if recent:
+            point = {"ts": info["written_at"], "alias": alias, "version": version, "n_learned": info.get("n_learned"), "recent": recent}
+            pipe.rpush(_k("model", name, "learning_history"), json.dumps(point, default=str))
+            pipe.ltrim(_k("model", name, "learning_history"), -KEEP_LEARNING_HISTORY, -1)
         pipe.execute()
         return revision
 
@@ -247,6 +257,11 @@ class Registry:
         """A checkpoint: the learner's model and its signed state, consistent with each other
         (published to the scorers as well)."""
         return self.publish_snapshot(name, alias, version, data, info, state=state)
+
+    def learning_history(self, name: str, since: float = 0.0) -> list[dict]:
+        """The learners' recent prequential metrics at each snapshot, oldest first."""
+        points = (json.loads(raw) for raw in self.redis.lrange(_k("model", name, "learning_history"), 0, -1))
+        return [p for p in points if p["ts"] >= since]
 
     def snapshot_info(self, name: str, alias: str = "champion") -> dict | None:
         """The info of the latest published snapshot (examples learned, metrics, revision)."""

@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from stream.metrics import METRICS
@@ -43,6 +43,14 @@ class Serving:
     cache: ModelCache
     scorer: Scorer
     isolation: Isolation
+    # For the dashboard: (time, events) of recent batches, and recent event-to-prediction latencies.
+    batches: deque = field(default_factory=lambda: deque(maxlen=2000))
+    latencies: deque = field(default_factory=lambda: deque(maxlen=5000))
+
+    def throughput(self, seconds: float = 10.0, now: float | None = None) -> float:
+        """Events per second scored over the last ``seconds``."""
+        now = time.time() if now is None else now
+        return sum(n for ts, n in list(self.batches) if ts >= now - seconds) / seconds
 
 
 def install(app: Any, settings: Settings, topics: TopicNames, cache: ModelCache, pending: Any,
@@ -64,6 +72,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, cache: ModelCache,
             await score_batch(app, serving, topics, pending, summarizer, batch)
             consumed.inc(len(batch))
             batch_seconds.observe(time.perf_counter() - started)
+            serving.batches.append((time.time(), len(batch)))
 
     @app.task
     async def load_models() -> None:
@@ -114,18 +123,19 @@ async def score_batch(app: Any, serving: Serving, topics: TopicNames, pending: A
     # Acked (and so committed) only when every output is on the broker: while the broker is
     # away the batch waits and is sent again (at-least-once), instead of crashing the agent.
     await asyncio.gather(until_done(deliver, "delivering predictions"), _remember(pending, waiting))
-    _observe_latency(scored, time.time())
+    _observe_latency(scored, time.time(), serving.latencies)
     if shadows:
         for model, n in Counter(s.model for s in scored if s.model in serving.cache.challengers).items():
             METRICS.shadow_predictions.labels(model=model).inc(n)
 
 
-def _observe_latency(scored: list, now: float) -> None:
+def _observe_latency(scored: list, now: float, recent: deque) -> None:
     """Event timestamp to its prediction on the broker (events without ``ts``: not measured)."""
     observe = METRICS.scoring_latency.observe
     for s in scored:
         if s.ts_event is not None and s.ts_event <= now:
             observe(now - s.ts_event)
+            recent.append(now - s.ts_event)
 
 
 async def _send_summaries(producer, topic: str, summarizer: Any, summaries: list) -> None:

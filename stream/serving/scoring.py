@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Iterable, NamedTuple, Sequence
 
 from stream.metrics import METRICS
@@ -49,6 +51,15 @@ class Output(NamedTuple):
     ok: bool  # True: a prediction; False: a dead letter
     scored: Scored | None = None
     example: bytes | None = None  # the ``training`` value when the event carried its label
+
+
+@dataclass
+class Answered:
+    """The HTTP path's answers, and what to remember or learn from them."""
+
+    results: list = field(default_factory=list)
+    scored: list = field(default_factory=list)  # predictions waiting for a label
+    examples: list = field(default_factory=list)  # (key, training value) of events that carried their label
 
 
 class Scorer:
@@ -180,23 +191,38 @@ class Scorer:
 
     def score_objects(self, bodies: Sequence[Any]) -> list[dict]:
         """Score decoded JSON events (the HTTP path): a prediction or ``{"error": ...}`` each."""
-        results = []
+        return self.score_requests(bodies).results
+
+    def score_requests(self, bodies: Sequence[Any], assign_ids: bool = False) -> "Answered":
+        """Score decoded JSON events (the HTTP path). With ``assign_ids`` an event without ``id``
+        gets a UUID (returned in its answer), so that its label can follow. Also returns what the
+        stream would do next: the predictions to remember for their labels, and the training
+        examples of events that carried their label."""
+        answered = Answered()
         predictors = self.cache.predictors
         now = time.time()
         for body in bodies:
+            if assign_ids and isinstance(body, dict) and body.get("id") is None:
+                body = dict(body, id=str(uuid.uuid4()))
             try:
                 event = event_from_object(body)
-                results.append(self._predict(event, event.model or self.default_model, predictors, now))
+                model = event.model or self.default_model
+                predictor = self._predictor(model, predictors)
+                x = predictor.schema.validate(event.features)
+                result = predictor.predict(x)
+                answered.results.append(prediction_record(event, model, predictor.version, result, now, predictor.snapshot))
+                if event.label is None:
+                    answered.scored.append(Scored(event.id, model, predictor.version, predictor.snapshot, x, result["prediction"],
+                                                  event.ts, None, result))
+                else:
+                    answered.examples.append((model.encode(), training_example(
+                        event.id, model, predictor.version, x, event.label, result["prediction"], event.ts)))
             except InvalidInput as error:
-                results.append(_error_result(body, error.reason, error.detail))
+                answered.results.append(_error_result(body, error.reason, error.detail))
             except Exception as exc:  # a bug must not answer 500 to one event: its error, like a dead letter
                 self.deadlettered["processing_error"] += 1
-                results.append(_error_result(body, "processing_error", f"{type(exc).__name__}: {exc}"[:500]))
-        return results
-
-    def _predict(self, event: Event, model: str | None, predictors: dict, now: float) -> dict:
-        predictor = self._predictor(model, predictors)
-        return prediction_record(event, model, predictor.version, predictor.score(event.features), now, predictor.snapshot)
+                answered.results.append(_error_result(body, "processing_error", f"{type(exc).__name__}: {exc}"[:500]))
+        return answered
 
     def _predictor(self, model: str | None, predictors: dict):
         predictor = predictors.get(model) if model else None

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import time
+from pathlib import Path
+from typing import Any
 
 import faust
 from aiohttp import web as aiohttp_web
@@ -27,6 +30,7 @@ from faust.web import View as FaustView
 from stream.alerts.agents import Alerts
 from stream.alerts.store import STATES as ALERT_STATES
 from stream.deployment.agents import Deployment
+from stream.errors import DriftlineError
 from stream.learning.agents import Learning
 from stream.metrics import METRICS, PROMETHEUS_CONTENT_TYPE
 from stream.model.decoding import decode_json
@@ -36,8 +40,14 @@ from stream.monitoring.store import REPORT_FORMATS, report_path
 from stream.registry import Registry
 from stream.serving.agents import Serving
 from stream.settings import Settings
+from stream.training.rebaseline import replace_baseline, window_rows
 from stream.transport.isolation import is_infrastructure
-from stream.transport.producer import kafka_producer
+from stream.transport.producer import kafka_producer, send_keyed
+from stream.transport.topics import TopicNames
+from stream.wire.events import label_from_object
+
+from . import dashboard
+from .openapi import openapi
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +80,7 @@ def _http_reason(status: int) -> str:
 def install(app: faust.App, settings: Settings, *, serving: Serving, learning: Learning, monitoring: Monitoring,
             deployment: Deployment | None = None, alerts: Alerts | None = None) -> None:
     """Register the endpoints on ``app``; they read each stage's state through what it hands in."""
+    topics = TopicNames.from_settings(settings)
     registry_holder: dict[str, Registry] = {}
     started = time.time()
 
@@ -183,6 +194,77 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
     for action in ("promote", "rollback", "retrain"):
         app.page(f"/api/models/{{name}}/{action}")(command_view(action))
 
+    @app.page("/api/models/{name}/baseline")
+    class ReplaceBaseline(View):
+        async def post(self, request: Request, name: str) -> Response:
+            refused = _refuse(request, settings.api_token)
+            if refused is not None:
+                return self.json(refused[1], status=refused[0])
+            body = decode_json(await request.read())
+            if not isinstance(body, dict) or ("rows" in body) == ("window" in body):
+                raise InvalidInput("invalid_field", 'give {"rows": [feature objects]} or {"window": "latest" or a window id}')
+            reason = body.get("reason", "")
+            if not isinstance(reason, str) or len(reason) > 500:
+                raise InvalidInput("invalid_field", "reason must be a string of at most 500 characters")
+            if name not in await asyncio.to_thread(registry().models):
+                return self.json(_unknown_model(name), status=404)
+            if "rows" in body:
+                rows = body["rows"]
+                if not isinstance(rows, list) or not rows or len(rows) > MAX_BASELINE_ROWS or not all(isinstance(r, dict) for r in rows):
+                    raise InvalidInput("invalid_field", f"rows must be a list of 1 to {MAX_BASELINE_ROWS:,} feature objects")
+                source = "api rows"
+            else:
+                if not isinstance(body["window"], str) or not body["window"]:
+                    raise InvalidInput("invalid_field", "window must be a window id or 'latest'")
+                rows, source = await asyncio.to_thread(_window_rows, monitoring, serving, name, body["window"])
+                if rows is None:
+                    return self.json(_no_window(name, body["window"]), status=404)
+            try:
+                done = await asyncio.to_thread(
+                    replace_baseline, registry(), name, rows, settings.signing_key_bytes(), settings.allow_unsigned,
+                    source=source, reason=reason or f"baseline replaced over HTTP from {source}")
+            except DriftlineError as error:
+                return self.json({"error": {"reason": "refused", "detail": str(error)}}, status=409)
+            return self.json(done)
+
+    @app.page("/api/dashboard")
+    class DashboardState(View):
+        async def get(self, request: Request) -> Response:
+            now = time.time()
+            described = serving.cache.describe()
+            names = await asyncio.to_thread(registry().models)
+            store = deployment.store if deployment is not None else None
+            models = [await asyncio.to_thread(dashboard.model_state, n, registry(), monitoring.store, store, described.get(n, {}), now)
+                      for n in sorted(names)]
+            alerts_part = None
+            if alerts is not None:
+                alerts_part = {"deliveries": await alerts.store.list(limit=20),
+                               "endpoints": [e.describe() for e in alerts.endpoints.values()]}
+            return self.json({"ts": now, "worker": dashboard.worker_state(serving, started, now), "models": models,
+                              "alerts": alerts_part, "token_configured": bool(settings.api_token),
+                              "policy": deployment.policy.mode if deployment is not None else None})
+
+    document = openapi()
+
+    @app.page("/api/openapi.json")
+    class OpenAPI(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(document)
+
+    @app.page("/")
+    class Page(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(DASHBOARD_HTML.read_bytes(), content_type="text/html")
+
+    @app.page("/static/plotly.min.js")
+    class Plotly(View):
+        async def get(self, request: Request) -> Response:
+            path = _plotly_path()
+            if path is None:
+                return self.json({"error": {"reason": "not_found", "detail": "plotly is not installed"}}, status=404)
+            return self.bytes(path.read_bytes(), content_type="application/javascript",
+                              headers={"Cache-Control": "public, max-age=86400"})
+
     METRICS.state.watch("models", serving.cache.describe)
 
     @app.page("/metrics")
@@ -245,7 +327,9 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
             try:
                 data = await monitoring.renderer.get(name, window, fmt)
             except Exception as exc:  # e.g. the window's baseline is gone from the registry
-                return self.json({"error": {"reason": "report_failed", "detail": f"{type(exc).__name__}: {exc}"}}, status=500)
+                if is_infrastructure(exc):
+                    raise
+                return self.json({"error": {"reason": "report_failed", "detail": f"{type(exc).__name__}: {exc}"}}, status=409)
             if data is None:
                 return self.json(_no_window(name, window), status=404)
             content_type = "text/html" if fmt == "html" else "application/json"
@@ -255,14 +339,86 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
     class Predict(View):
         async def post(self, request: Request) -> Response:
             body = decode_json(await request.read())  # InvalidInput: 400 with the reason
-            if isinstance(body, list):
-                if len(body) > MAX_BATCH:
-                    return self.json({"error": {"reason": "too_many", "detail": f"at most {MAX_BATCH} events per request"}}, status=413)
-                await _refresh_for(serving, body)
-                return self.json({"results": serving.scorer.score_objects(body)})
-            await _refresh_for(serving, [body])
-            [result] = serving.scorer.score_objects([body])
+            many = isinstance(body, list)
+            bodies = body if many else [body]
+            if len(bodies) > MAX_BATCH:
+                return self.json({"error": {"reason": "too_many", "detail": f"at most {MAX_BATCH} events per request"}}, status=413)
+            await _refresh_for(serving, bodies)
+            # An event without an id gets one (returned), so that its label can follow (POST /labels).
+            answered = serving.scorer.score_requests(bodies, assign_ids=True)
+            await _learn_from_http(app, topics, learning, answered)
+            if many:
+                return self.json({"results": answered.results})
+            [result] = answered.results
             return self.json(result, status=422 if "error" in result else 200)
+
+    @app.page("/labels")
+    class Labels(View):
+        async def post(self, request: Request) -> Response:
+            refused = _refuse(request, settings.api_token)  # labels change the served model
+            if refused is not None:
+                return self.json(refused[1], status=refused[0])
+            body = decode_json(await request.read())
+            many = isinstance(body, list)
+            bodies = body if many else [body]
+            if len(bodies) > MAX_BATCH:
+                return self.json({"error": {"reason": "too_many", "detail": f"at most {MAX_BATCH} labels per request"}}, status=413)
+            results, records = [], []
+            for item in bodies:
+                try:
+                    label = label_from_object(item)
+                except InvalidInput as error:
+                    results.append(_label_error(item, error))
+                    continue
+                record = {"id": label.id, "label": label.label, **({"model": label.model} if label.model else {})}
+                records.append((label.id.encode(), json.dumps(record, separators=(",", ":")).encode()))
+                results.append({"id": label.id, "status": "accepted"})
+            await send_keyed(kafka_producer(app), topics.labels, records)
+            if many:
+                return self.json({"accepted": len(records), "results": results}, status=202)
+            [result] = results
+            return self.json(result, status=422 if "error" in result else 202)
+
+
+MAX_BASELINE_ROWS = 100_000
+DASHBOARD_HTML = Path(__file__).parent / "static" / "dashboard.html"
+
+
+def _plotly_path() -> Path | None:
+    """plotly.js as the ``plotly`` wheel (installed with Evidently) ships it: no CDN."""
+    try:
+        import plotly
+    except ImportError:
+        return None
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return path if path.exists() else None
+
+
+def _window_rows(monitoring: Monitoring, serving: Serving, name: str, ref: str) -> tuple[list[dict] | None, str]:
+    found = monitoring.store.window(name, ref)
+    if found is None:
+        return None, ""
+    record, summary_json = found
+    entry = serving.cache.baselines.get(name)
+    if entry is None or entry.baseline.id != record["baseline_id"]:
+        raise InvalidInput("invalid_field", f"window {record['id']} was judged against another baseline than the champion's")
+    return window_rows(summary_json, entry.baseline), f"drift window {record['id']}"
+
+
+def _label_error(item: Any, error: InvalidInput) -> dict:
+    label_id = item.get("id") if isinstance(item, dict) else None
+    if not isinstance(label_id, (str, int)) or isinstance(label_id, bool):
+        label_id = None
+    return {"id": label_id, "error": {"reason": error.reason, "detail": error.detail}}
+
+
+async def _learn_from_http(app: faust.App, topics: Any, learning: Learning, answered: Any) -> None:
+    """What the stream does after scoring: remember predictions for their labels, send the
+    examples of events that carried theirs."""
+    if answered.scored:
+        await learning.pending.remember(answered.scored)
+    if answered.examples:
+        await send_keyed(kafka_producer(app), topics.training, answered.examples)
 
 
 def _refuse(request: Request, token: str) -> tuple[int, dict] | None:

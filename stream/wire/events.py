@@ -97,7 +97,11 @@ def parse_label(raw: bytes | None, max_bytes: int | None = None) -> Label:
     Label(id='7', label=True, model=None)
     """
     _check_size(raw, max_bytes)
-    body = decode_json(raw)
+    return label_from_object(decode_json(raw))
+
+
+def label_from_object(body: Any) -> Label:
+    """Check an already-decoded label (``POST /labels``)."""
     if not isinstance(body, dict):
         raise InvalidInput("not_an_object", f"a label must be a JSON object, got {type(body).__name__}")
     label_id = body.get("id")
