@@ -115,6 +115,7 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
         worker = WorkerProcess(worker_settings, settings.state_path / "logs" / "worker.log").start()
         health = worker.wait_ready(timeout=180, models=[MODEL])
         out(f"worker ready at {worker.url}: models {list(health['models'])}, {len(health['assigned_partitions'])} partitions")
+        out(f"dashboard: {worker.url}/  (Prometheus metrics: {worker.url}/metrics; API: {worker.url}/api/openapi.json)")
 
         malformed = malformed_events(data.rows[0])
         out(f"\n== 4. stream {n_events:,} events at {rate:,.0f}/s, with {len(malformed)} malformed ones")
@@ -183,7 +184,8 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
         if receiver is not None and not keep:
             receiver.__exit__(None, None, None)
         if keep:
-            out(f"\nleft running (--keep): worker {worker.url if worker else '-'}; stop with: driftline dev down")
+            out(f"\nleft running (--keep): the dashboard at {worker.url + '/' if worker else '-'}; stop with: "
+                + (f"kill {worker.process.pid}; " if worker else "") + "driftline dev down")
         else:
             if worker is not None:
                 worker.stop()
