@@ -156,8 +156,9 @@ def test_the_dashboard_in_chromium_shows_the_model_live_the_drift_and_its_action
             page.goto(dash.worker.url + "/")
             page.wait_for_selector(f'.model[data-model="{MODEL}"] h2', timeout=30_000)
             # Live throughput while a stream runs, and the shift in two features, judged in windows.
-            rows = agrawal(2500, 21).rows + agrawal(6000, 22, shifted=True).rows
-            replay(settings, rows, None, MODEL, rate=1500, run_id=new_run_id())
+            before, after = agrawal(2500, 21), agrawal(6000, 22, shifted=True)
+            replay(settings, before.rows + after.rows, before.targets + after.targets, MODEL, rate=1500, label_delay=200,
+                   run_id=new_run_id())
             page.wait_for_function("() => Number(document.getElementById('throughput').textContent) > 0", timeout=60_000)
             ratio = """() => {
                 const h = document.getElementById('heatmap-%s');
