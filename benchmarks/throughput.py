@@ -137,6 +137,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency run")
     parser.add_argument("--batch", type=int, default=500, help="batch size for both")
     parser.add_argument("--label-delay", type=int, default=200, help="events between an event and its label")
+    parser.add_argument("--loop-pairs", type=int, default=0,
+                        help="only compare event loops: this many pairs of fresh workers, asyncio then uvloop (monitoring on)")
     parser.add_argument("--monitoring-pairs", type=int, default=0,
                         help="extra runs of a fresh worker with drift monitoring on, then off (the machine's load drifts)")
     args = parser.parse_args()
@@ -181,9 +183,10 @@ def main() -> int:
 
         # A fresh worker on topics of its own, drift monitoring on or off: off before and after the
         # main run (monitoring on), plus --monitoring-pairs more alternations of on and off.
-        def fresh_worker(run: str, monitoring: bool) -> tuple[float, float]:
+        def fresh_worker(run: str, monitoring: bool, event_loop: str | None = None) -> tuple[float, float]:
             tag = f"bench-{'on' if monitoring else 'off'}{run}"
-            settings = Settings.from_env(base.to_env(), topic_prefix=f"{tag}-", app_id=tag, monitoring=monitoring)
+            settings = Settings.from_env(base.to_env(), topic_prefix=f"{tag}-", app_id=tag, monitoring=monitoring,
+                                         event_loop=event_loop or base.event_loop)
             ensure_topics(settings)
             replay(settings, data.rows, None, MODEL, limit=n, run_id="tp")
             watcher = OutputWatcher(settings, "tp-")
@@ -196,10 +199,29 @@ def main() -> int:
             finally:
                 watcher.close()
                 process.stop()
-            print(f"driftline worker, monitoring {'on' if monitoring else 'off'}: {rate:,.0f} events/s, "
+            print(f"driftline worker ({settings.event_loop}), monitoring {'on' if monitoring else 'off'}: {rate:,.0f} events/s, "
                   f"{cpu_rate:,.0f} events per CPU-second", flush=True)
             return rate, cpu_rate
 
+        if args.loop_pairs:
+            loops = {"asyncio": [], "uvloop": []}
+            for pair in range(args.loop_pairs):
+                for name in loops:
+                    loops[name].append(fresh_worker(f"{name}{pair}", True, event_loop=name))
+            references.append(reference("2"))
+            print()
+            print("| worker event loop | events/s | events per CPU-second |")
+            print("|---|---|---|")
+            for name, runs in loops.items():
+                print(f"| {name} (mean of {len(runs)}) | {sum(r for r, _ in runs) / len(runs):,.0f} | {sum(c for _, c in runs) / len(runs):,.0f} |")
+            print(f"| ratio uvloop / asyncio | {sum(r for r, _ in loops['uvloop']) / sum(r for r, _ in loops['asyncio']):.2f} | "
+                  f"{sum(c for _, c in loops['uvloop']) / sum(c for _, c in loops['asyncio']):.2f} |")
+            ref_rate = sum(r for r, _ in references) / len(references)
+            ref_cpu = sum(c for _, c in references) / len(references)
+            for name, runs in loops.items():
+                print(f"| {name} / plain aiokafka loop | {sum(r for r, _ in runs) / len(runs) / ref_rate:.2f} | "
+                      f"{sum(c for _, c in runs) / len(runs) / ref_cpu:.2f} |")
+            return 0
         unmonitored, monitored = [fresh_worker("1", False)], []
         # Before the labelled run below: its learning moves the model's predictions away from the
         # baseline (prediction drift, reports), which is not the score path's cost.

@@ -206,6 +206,8 @@ class Settings:
     metrics_window: int = _setting(1000, _int(1), "Examples in the recent window of the prequential metrics.")
     session_timeout_seconds: float = _setting(30.0, _float(1.0), "A worker silent this long leaves the group; its partitions move.")
     log_level: str = _setting("info", _str, "Worker log level (debug, info, warning, error).")
+    event_loop: str = _setting("uvloop", _choice("uvloop", "asyncio"),
+                               "The worker's event loop: uvloop (faster per message), or Python's own asyncio loop.")
     # Drift monitoring (docs/monitoring.md) ------------------------------------------------------
     monitoring: bool = _setting(True, _bool, "Summarise every scored batch for drift monitoring (false: no summaries, no drift windows).")
     drift_window_size: int = _setting(5000, _int(1), "A model's drift window closes when it holds this many events...")

@@ -21,8 +21,19 @@ def worker(ctx) -> None:
     settings = settings_of(ctx)
     settings.state_path.mkdir(parents=True, exist_ok=True)
     ensure_topics(settings)
+    use_event_loop(settings.event_loop)
     app = create_app(settings)
     faust.Worker(app, loglevel=settings.log_level).execute_from_commandline()
+
+
+def use_event_loop(name: str) -> None:
+    """Install uvloop's event loop policy (before Faust makes its loop), or keep asyncio's."""
+    if name == "uvloop":
+        import asyncio
+
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 @click.command()

@@ -165,7 +165,8 @@ class DriftStore:
             "status": {
                 "data_drift": latest["verdicts"]["features"]["drifted"] if latest else None,
                 # Some features drifted, fewer than the drift share (the feature_drift record).
-                "feature_drift": (not latest["verdicts"]["features"]["drifted"] and latest["verdicts"]["features"]["n_drifted"] > 0)
+                "feature_drift": (not latest["verdicts"]["features"]["drifted"]
+                                  and any(c["drifted"] for c in latest["verdicts"]["features"]["columns"].values()))
                 if latest else None,
                 "prediction_drift": (latest["verdicts"]["predictions"] or {}).get("drifted") if latest else None,
                 "last_window": window_brief(model, latest, with_report) if latest else None,
