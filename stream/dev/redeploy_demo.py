@@ -76,11 +76,15 @@ def run_redeploy_demo(settings: Settings, out: Callable[[str], None], n_before: 
         return rows, targets
 
     train_rows, train_targets = rows_of(synth.Agrawal(classification_function=0, seed=1), 5000)
-    trained = train(Dataset("agrawal-0", "binary_classification", "y", train_rows, train_targets), "hoeffding-tree", MODEL)
     registry = Registry.from_url(settings.redis_url)
+    # The embedded Redis keeps the registry between runs: a model of an earlier demo would carry
+    # its deployment history and cooldown, so each run's second act gets a model of its own.
+    known = set(registry.models())
+    model = next(n for n in (MODEL, *(f"{MODEL}-{i}" for i in range(2, 10_000))) if n not in known)
+    trained = train(Dataset("agrawal-0", "binary_classification", "y", train_rows, train_targets), "hoeffding-tree", model)
     version = registry.register(artifact.dumps(trained, settings.signing_key_bytes()), trained.metadata, alias="champion",
                                 reason="driftline demo: concept change")
-    out(f"hoeffding-tree on Agrawal function 0 deployed as {MODEL} v{version} "
+    out(f"hoeffding-tree on Agrawal function 0 deployed as {model} v{version} "
         f"(hold-out accuracy {trained.metadata['metrics']['holdout']['accuracy']:.3f})")
     before, before_targets = rows_of(synth.Agrawal(classification_function=0, seed=2), n_before)
     after, after_targets = rows_of(synth.Agrawal(classification_function=4, seed=3), n_after)
@@ -103,11 +107,11 @@ def run_redeploy_demo(settings: Settings, out: Callable[[str], None], n_before: 
         for i, x in enumerate(rows):
             event_id = f"{run_id}-{i}"
             producer.send(settings.topic("events"), key=event_id.encode(),
-                          value=json.dumps({"id": event_id, "model": MODEL, "features": x, "ts": time.time()}).encode())
+                          value=json.dumps({"id": event_id, "model": model, "features": x, "ts": time.time()}).encode())
             if i >= label_delay:
                 j = i - label_delay
                 producer.send(settings.topic("labels"), key=f"{run_id}-{j}".encode(),
-                              value=json.dumps({"id": f"{run_id}-{j}", "model": MODEL, "label": targets[j]}).encode())
+                              value=json.dumps({"id": f"{run_id}-{j}", "model": model, "label": targets[j]}).encode())
             ahead = (i + 1) / rate - (time.monotonic() - started)
             if ahead > 0:
                 time.sleep(ahead)
@@ -127,7 +131,7 @@ def run_redeploy_demo(settings: Settings, out: Callable[[str], None], n_before: 
             for message in messages:
                 value = json.loads(message.value)
                 if tp.topic == settings.topic("drift-events"):
-                    if value.get("model") == MODEL and value["kind"] in LOOP_KINDS and value["id"] not in seen_records:
+                    if value.get("model") == model and value["kind"] in LOOP_KINDS and value["id"] not in seen_records:
                         seen_records.add(value["id"])
                         out(f"  [{scored:>6,} scored] {describe(value)}")
                         if value["kind"] == "deployed":
@@ -147,12 +151,12 @@ def run_redeploy_demo(settings: Settings, out: Callable[[str], None], n_before: 
         now = time.monotonic()
         if now - last_line >= 3.0 and recent:
             last_line = now
-            challenger = registry.snapshot_info(MODEL, "challenger")
+            challenger = registry.snapshot_info(model, "challenger")
             test = (challenger or {}).get("paired_test")
             shadow = (f"; in shadow: v{challenger['version']} b={test['b']} c={test['c']} e-value {test['e_value']:.3g}"
-                      if test and registry.aliases(MODEL).get("challenger") == challenger.get("version") else "")
+                      if test and registry.aliases(model).get("challenger") == challenger.get("version") else "")
             out(f"  [{scored:>6,} scored] served accuracy over the last {len(recent):,}: {sum(recent) / len(recent):.3f}; "
-                f"champion v{registry.aliases(MODEL).get('champion')}{shadow}")
+                f"champion v{registry.aliases(model).get('champion')}{shadow}")
     sender.join(timeout=5)
     consumer.close()
     out(f"served accuracy before the change: {before_right / max(1, before_scored):.3f} ({before_scored:,} events)")

@@ -34,6 +34,7 @@ is counted as an improvement, not reported as drift:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import OrderedDict, deque
@@ -94,6 +95,12 @@ class PrequentialMetrics:
 
     def recent(self) -> dict:
         return {k: _finite(m.get()) for k, m in self._recent.items()}
+
+
+log = logging.getLogger(__name__)
+
+#: Clock difference between workers tolerated when comparing a message's time with a checkpoint's.
+CLOCK_SLACK_SECONDS = 5.0
 
 
 class ExampleBuffer:
@@ -183,11 +190,22 @@ class ModelLearner:
         # When the oldest label learned since the last snapshot was joined: the scorers measure
         # the adaptation lag from it (driftline_adaptation_lag_seconds).
         self.oldest_new_label_ts: float | None = None
+        self.checkpoint_at: float | None = None  # when the checkpoint it resumed from was written
 
-    def learn(self, x: dict, y: Any, event_id: str, partition: int, offset: int) -> float | None:
-        """Test, then train. Returns the example's error (0/1, or absolute error), None if skipped."""
+    def learn(self, x: dict, y: Any, event_id: str, partition: int, offset: int, ts: float | None = None) -> float | None:
+        """Test, then train. Returns the example's error (0/1, or absolute error), None if skipped.
+
+        ``ts`` is the training message's timestamp: a message at an offset the checkpoint already
+        covers but written after the checkpoint belongs to a recreated topic (the embedded broker
+        restarted), whose offsets start again: that partition's offset is forgotten.
+        """
         if offset <= self.offsets.get(partition, -1):
-            return None  # already in the snapshot this learner started from
+            if ts is None or self.checkpoint_at is None or ts <= self.checkpoint_at + CLOCK_SLACK_SECONDS:
+                return None  # already in the snapshot this learner started from
+            log.warning("learner %s/%s: training partition %d starts again at offset %d (a recreated topic): "
+                        "its checkpoint's offset %d forgotten", self.name, self.alias, partition, offset, self.offsets[partition])
+            self.offsets[partition] = offset - 1
+            self.checkpoint_at = None
         self.offsets[partition] = offset
         if event_id in self.recent_ids:
             self.duplicates += 1

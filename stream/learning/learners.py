@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections import Counter
+from typing import Any
 
 from stream.metrics import METRICS
 from stream.model import artifact as artifacts
@@ -127,6 +128,7 @@ class Learners:
         learner = ModelLearner(name, alias, version, metadata, art.model, window=self.window, concept=concept)
         if state is not None:
             learner.restore(state)
+            learner.checkpoint_at = snapshot[0].get("written_at")
         if moved or alias == "champion" or learner.paired is None:
             self._take_role(learner, alias)
         log.info("learner %s/%s v%s starts at %d examples (%s)", name, alias, version, learner.n_learned,
@@ -218,7 +220,8 @@ class Learners:
                 if learner is None:
                     continue
                 try:
-                    errors[alias] = learner.learn(example.features, example.label, example.id, message.partition, message.offset)
+                    errors[alias] = learner.learn(example.features, example.label, example.id, message.partition, message.offset,
+                                                  ts=_timestamp(message))
                     if errors[alias] is not None:
                         learner.note_label(example.ts_label)
                         if alias == "champion":
@@ -341,3 +344,9 @@ class Learners:
 
 def _other(alias: str) -> str:
     return "challenger" if alias == "champion" else "champion"
+
+
+def _timestamp(message: Any) -> float | None:
+    """A Faust message's timestamp in seconds (None when the broker gave none)."""
+    ts = getattr(message, "timestamp", None)
+    return float(ts) if isinstance(ts, (int, float)) and ts > 0 else None

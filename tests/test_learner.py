@@ -1,0 +1,26 @@
+"""The learner's offsets: a replay after a crash is skipped, a recreated topic is learned."""
+
+from __future__ import annotations
+
+from stream.learning.learner import ModelLearner
+from stream.training.datasets import load_dataset
+from stream.training.trainer import train
+
+
+def test_a_recreated_topic_is_learned_and_a_replay_is_not():
+    data = load_dataset("phishing", limit=300)
+    trained = train(data, "logreg", "offsets", holdout=0.2)
+    learner = ModelLearner("offsets", "champion", 1, trained.metadata, trained.model)
+    x, y = data.rows[0], data.targets[0]
+    for offset in range(100):
+        assert learner.learn(x, y, f"e{offset}", partition=0, offset=offset, ts=900.0) is not None
+    learner.checkpoint_at = 1000.0  # as if it resumed from a checkpoint written then, at offset 99
+    # Redelivered after a crash: written before the checkpoint, already learned.
+    assert learner.learn(x, y, "e5", partition=0, offset=5, ts=950.0) is None
+    assert learner.learn(x, y, "e5", partition=0, offset=5) is None  # no timestamp: the offset decides
+    assert learner.n_learned == 100
+    # Written long after the checkpoint at an offset it covers: the topic was recreated.
+    assert learner.learn(x, y, "new-0", partition=0, offset=0, ts=2000.0) is not None
+    assert learner.learn(x, y, "new-1", partition=0, offset=1, ts=2000.1) is not None
+    assert learner.offsets[0] == 1 and learner.n_learned == 102
+    assert learner.learn(x, y, "new-1", partition=0, offset=1, ts=2000.1) is None  # and it is exact from there
