@@ -134,11 +134,17 @@ def test_records_are_queued_once_and_collapsed_within_the_cooldown(store_factory
         other_model = await queue(record(9, model="fraud"), 105.0)
         deployed = [await queue(record(i, kind="deployed"), 106.0 + i, collapse=False) for i in range(2)]
         assert first[0] == "queued" and again == ("duplicate", "")
+        # Record ids are unique per model only (a concept drift's is VERSION:ALIAS:POSITION).
+        same_id = dict(record(0), model="other")
+        assert (await store.queue("ops", same_id, delivery_id("ops", "other", same_id["id"]), collapse=True, cooldown=60.0,
+                                  now=100.5))[0] == "queued"
         assert {outcome for outcome, _ in burst} == {"collapsed"} and len({d for _, d in burst}) == 1
         assert other_model[0] == "queued" and [o for o, _ in deployed] == ["queued", "queued"]
         # Before the cooldown ends only the leading deliveries are due, oldest first.
-        claimed = [await store.claim("ops", lease=1000.0, now=120.0) for _ in range(5)]
-        assert [c and c["first_id"] for c in claimed] == ["w0:feature_drift", "w9:feature_drift", "w0:deployed", "w1:deployed", None]
+        claimed = [await store.claim("ops", lease=1000.0, now=120.0) for _ in range(6)]
+        assert [c and (c["model"], c["first_id"]) for c in claimed] == [
+            ("churn", "w0:feature_drift"), ("other", "w0:feature_drift"), ("fraud", "w9:feature_drift"),
+            ("churn", "w0:deployed"), ("churn", "w1:deployed"), None]
         # At its end the collapsed delivery is due, with the count and the first and last ids.
         collapsed = await store.claim("ops", lease=1000.0, now=161.0)
         assert (collapsed["count"], collapsed["first_id"], collapsed["last_id"]) == (4, "w1:feature_drift", "w4:feature_drift")

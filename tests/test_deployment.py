@@ -134,3 +134,47 @@ def test_champion_and_challenger_are_paired_and_swap_roles_keeping_what_they_lea
     assert loaded["champion"].version == v2 and loaded["champion"].n_learned == 200
     assert loaded["champion"].buffer.seen == 200 and len(loaded["champion"].buffer.examples) == 200
     assert loaded["challenger"].version == v1 and loaded["challenger"].paired.n == 0
+
+
+def test_a_model_whose_loop_fails_does_not_stop_the_other_models_decisions():
+    from types import SimpleNamespace
+
+    from stream.deployment.agents import Deployment, partition_of, tick
+    from stream.errors import ArtifactError
+    from stream.transport.topics import TopicNames
+
+    settings = Settings.from_env({}, partitions=1)
+    topics = TopicNames.from_settings(settings)
+    stepped = []
+
+    class Learners:
+        async def ensure(self, name, partition):
+            if name == "unverifiable":
+                raise ArtifactError("artifact signature does not match the signing key")
+            return True
+
+    class Controller:
+        training: set = set()
+
+        def pool(self):
+            pass
+
+        async def step(self, name, state):
+            stepped.append(name)
+
+    class Store:
+        def pending(self, names):
+            return {name: ({"phase": "shadow"}, 0, 0) for name in names}
+
+    names = ["unverifiable", "good"]
+    assert {partition_of(n, 1) for n in names} == {0}
+    from kafka import TopicPartition
+
+    app = SimpleNamespace(consumer=SimpleNamespace(assignment=lambda: {TopicPartition(topics.training, 0)}))
+    deployment = Deployment(SimpleNamespace(mode="auto"), Store(), Controller(), None)
+    learning = SimpleNamespace(lock=asyncio.Lock(), learners=Learners())
+    registry = SimpleNamespace(models=lambda: names)
+    for _ in range(2):
+        asyncio.run(tick(app, settings, topics, learning, deployment, lambda: registry))
+    assert stepped == ["good", "good"]
+    assert "ArtifactError" in deployment.model_errors["unverifiable"] and deployment.errors == 2

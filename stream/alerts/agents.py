@@ -86,7 +86,7 @@ async def queue_record(alerts: Alerts, record: dict) -> list[tuple[str, str]]:
         if sender is not None and sender.disabled is not None:
             alerts.counters["skipped_disabled"] += 1
             continue
-        outcome, _ = await alerts.store.queue(endpoint.name, record, delivery_id(endpoint.name, record["id"]),
+        outcome, _ = await alerts.store.queue(endpoint.name, record, delivery_id(endpoint.name, record["model"], record["id"]),
                                               collapse=record["kind"] in COLLAPSED_KINDS, cooldown=endpoint.cooldown_seconds)
         alerts.counters[{"queued": "queued", "collapsed": "collapsed", "duplicate": "duplicates"}[outcome]] += 1
         outcomes.append((endpoint.name, outcome))

@@ -7,8 +7,8 @@ Keys (all under ``driftline:APP_ID:alerts:``)::
     delivery:ID        HASH   endpoint, model, kind, record (JSON), count, first_id, last_id,
                               state, attempts, created, due, last_status, last_error, ...
     deliveries         ZSET   delivery id -> created (the index the API lists; bounded)
-    seen:ENDPOINT      ZSET   drift record id -> when (a record delivered twice on the topic is
-                              queued once; bounded)
+    seen:ENDPOINT      ZSET   model and drift record id -> when (a record delivered twice on the
+                              topic is queued once; bounded)
     cooldown:ENDPOINT:MODEL:KIND  HASH  until, collecting (the id of the delivery collecting the
                               records that arrive before ``until``)
     log                LIST   every attempt, newest first (bounded)
@@ -38,9 +38,10 @@ STATES = ("collecting", "pending", "delivered", "failed")
 _dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 # KEYS: seen, cooldown, queue, index, delivery (single), delivery prefix
-# ARGV: record id, now, cooldown seconds, single delivery id, record JSON, endpoint, model, kind, collapse (0/1)
+# ARGV: record id, now, cooldown seconds, single delivery id, record JSON, endpoint, model, kind, collapse (0/1),
+#       the record's key in ``seen`` (model and id: a record id is unique per model only)
 _QUEUE = """
-if redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1]) == 0 then return {'duplicate', ''} end
+if redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[10]) == 0 then return {'duplicate', ''} end
 local now = tonumber(ARGV[2])
 local cooldown = tonumber(ARGV[3])
 if ARGV[9] == '1' and cooldown > 0 then
@@ -107,7 +108,8 @@ class AlertStore:
         model, kind = str(record.get("model")), str(record.get("kind"))
         keys = [self._k("seen", endpoint), self._k("cooldown", endpoint, model, kind), self._k("queue", endpoint),
                 self._k("deliveries"), self._k("delivery", delivery), self._k("delivery", "")]
-        args = [record["id"], repr(now), repr(cooldown), delivery, _dumps(record), endpoint, model, kind, "1" if collapse else "0"]
+        args = [record["id"], repr(now), repr(cooldown), delivery, _dumps(record), endpoint, model, kind, "1" if collapse else "0",
+                f"{model}\x00{record['id']}"]
         outcome, delivered_as = await self._queue(keys=keys, args=args)
         return outcome.decode(), delivered_as.decode()
 

@@ -24,6 +24,7 @@ from stream.settings import Settings
 from stream.transport.isolation import (
     DeadLetterBuffer,
     Isolation,
+    is_infrastructure,
     reject_into,
     until_done,
 )
@@ -51,6 +52,7 @@ class Deployment:
     triggers_stored: int = 0
     errors: int = 0
     last_error: str | None = None
+    model_errors: dict[str, str] = field(default_factory=dict)  # model -> why its loop cannot go on
 
 
 def partition_of(name: str, partitions: int) -> int:
@@ -142,16 +144,34 @@ async def tick(app: Any, settings: Settings, topics: TopicNames, learning: Learn
         state, untaken, commands = pending[name]
         if state.get("phase", "idle") == "idle" and untaken <= 0 and commands <= 0 and name not in controller.training:
             continue  # nothing to do: the usual case, one Redis round trip for all models
-        async with learning.lock:
-            if not await learning.learners.ensure(name, partition_of(name, settings.partitions)):
-                continue  # no champion: nothing to decide
-            for _ in range(commands):
-                command = await asyncio.to_thread(store.next_command, name)
-                if command is None:
-                    break
-                await run_command(deployment, name, command)
-                state = await asyncio.to_thread(store.state, name)
-            await controller.step(name, state)
+        try:
+            await step_model(settings, learning, deployment, name, state, commands)
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise  # Redis or the broker away: the whole tick waits for the next
+            # This model's trouble (an artifact that cannot be loaded, say) must not stop the
+            # decisions of the other models on this worker: logged once per distinct error.
+            error = f"{type(exc).__name__}: {exc}"
+            deployment.errors += 1
+            if deployment.model_errors.get(name) != error:
+                log.error("deployment loop of %s: %s", name, error)
+            deployment.model_errors[name] = error
+        else:
+            deployment.model_errors.pop(name, None)
+
+
+async def step_model(settings: Settings, learning: Learning, deployment: Deployment, name: str, state: dict, commands: int) -> None:
+    store, controller = deployment.store, deployment.controller
+    async with learning.lock:
+        if not await learning.learners.ensure(name, partition_of(name, settings.partitions)):
+            return  # no champion: nothing to decide
+        for _ in range(commands):
+            command = await asyncio.to_thread(store.next_command, name)
+            if command is None:
+                break
+            await run_command(deployment, name, command)
+            state = await asyncio.to_thread(store.state, name)
+        await controller.step(name, state)
 
 
 async def run_command(deployment: Deployment, name: str, command: dict) -> None:

@@ -42,6 +42,19 @@ def malformed_events(good: dict) -> list[bytes]:
     ]
 
 
+def demo_key(state_path) -> str:
+    """The demo's signing key, made once and kept in the state directory (readable by its owner
+    only): the registry outlives a run, and its artifacts must still verify in the next one."""
+    path = state_path / "demo" / "signing-key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
+
+
 def stack_receiver(out):
     from stream.alerts.config import new_secret
 
@@ -74,8 +87,8 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
     from .workerproc import WorkerProcess
 
     if not settings.signing_key:
-        out("DRIFTLINE_SIGNING_KEY is not set: signing this demo's artifact with a throwaway key")
-        settings = dataclasses.replace(settings, signing_key=secrets.token_hex(16))
+        settings = dataclasses.replace(settings, signing_key=demo_key(settings.state_path))
+        out(f"DRIFTLINE_SIGNING_KEY is not set: signing with the demo's own key ({settings.state_path / 'demo' / 'signing-key'})")
     stack = EmbeddedStack(settings, log=out)
     started_stack = not all(s.answering for s in stack.status())
     worker = receiver = None

@@ -454,7 +454,7 @@ def _deployment(deployment: Deployment | None) -> dict | None:
         return None
     return {"policy": deployment.policy.mode, "triggers_stored_here": deployment.triggers_stored,
             "decisions_here": deployment.controller.decisions, "retraining": sorted(deployment.controller.training),
-            "errors": deployment.errors, "last_error": deployment.last_error,
+            "errors": deployment.errors, "last_error": deployment.last_error, "model_errors": deployment.model_errors,
             "triggers_agent": deployment.isolation.describe()}
 
 
