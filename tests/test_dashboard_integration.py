@@ -225,3 +225,39 @@ def test_a_baseline_is_replaced_over_http_from_the_latest_window_only_with_the_t
     assert done["from_version"] == champion and done["rows"] >= 100 and registry.aliases(MODEL)["champion"] == done["version"]
     history = registry.history(MODEL)
     assert history[-1]["version"] == done["version"] and history[-1]["reason"] == "the shift is normal now"
+
+
+def test_no_mutating_endpoint_takes_a_missing_or_wrong_token_and_no_answer_or_log_shows_a_secret(dash):
+    from conftest import SIGNING_KEY
+
+    _, document = call(dash, "GET", "/api/openapi.json")
+    mutating = [(path.replace("{name}", MODEL), method.upper()) for path, operations in document["paths"].items()
+                for method, operation in operations.items() if "security" in operation]
+    assert len(mutating) >= 5
+    for path, method in mutating:
+        for token in (None, "wrong-token", TOKEN + "x"):
+            status, answer = call(dash, method, path, {"version": 1, "id": "x", "label": 1}, token=token)
+            assert status == 401 and answer["error"]["reason"] == "unauthorized", (path, token, status, answer)
+    seen = [call(dash, "GET", path)[1] for path in ("/health", "/api/dashboard", "/api/models", f"/api/models/{MODEL}",
+                                                     "/api/alerts", "/metrics", f"/api/drift/{MODEL}", "/api/openapi.json")]
+    seen.append(call(dash, "POST", "/labels", {"id": "x", "label": 1}, token="wrong-token")[1])
+    seen.append(dash.worker.log_path.read_text())
+    text = "\n".join(json.dumps(s) if not isinstance(s, str) else s for s in seen)
+    assert TOKEN not in text and SIGNING_KEY not in text
+
+
+def test_a_snapshot_forged_without_the_signing_key_is_refused_by_the_scorers(dash, registry):
+    champion = registry.aliases(MODEL)["champion"]
+    wait_until(lambda: ((dash.worker.health() or {}).get("models") or {}).get(MODEL, {}).get("loaded_version") == champion, 60,
+               "the worker serving the current champion")
+    forged = train(agrawal(500, 41), "hoeffding-tree", MODEL, holdout=0.1)
+    info = dict(registry.snapshot_info(MODEL) or {}, n_learned=0)
+    revision = registry.publish_snapshot(MODEL, "champion", champion, artifact.dumps(forged, b"not-the-key"), info)
+
+    def refused():
+        health = dash.worker.health() or {}
+        return "signature" in str((health.get("models") or {}).get(MODEL, {}).get("error"))
+
+    wait_until(refused, 30, "the forged snapshot refused")
+    status, answer = call(dash, "POST", "/predict", {"model": MODEL, "features": agrawal(1, 42).rows[0]})
+    assert status == 200 and answer["snapshot"] != revision and answer["version"] == champion
