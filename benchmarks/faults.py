@@ -1,0 +1,292 @@
+"""The fault runner: drive the real embedded stack and several workers with events, delayed labels
+and poison, inject faults at points a seed chooses, then read every topic back and check that
+nothing was lost.
+
+Scenarios (each on topics and a consumer group of its own, the same stack):
+
+- ``worker-kills``: two workers; one of them, chosen at random, is SIGKILLed and restarted
+  ``--kills`` times during the stream (rebalances under load);
+- ``redis-freeze``: Redis is SIGSTOPped for ``--freeze-seconds`` twice, then SIGCONTed;
+- ``redis-kill``: Redis is SIGKILLed once and restarted from its append-only file;
+- ``calm``: no fault, the same stream (the reference for the counts).
+
+Every scenario mixes poison into 1% of the stream: oversized events, truncated JSON, deep nesting,
+huge numbers, non-UTF-8 bytes, duplicate ids, labels for unknown ids and labels of the wrong type.
+
+The verifier prints per scenario: events in, unique predictions, dead letters by reason, missing
+(good events with neither: must be 0), duplicate predictions (at-least-once: bounded by the
+batches a crash can repeat), labels in, examples on ``training``, examples the champion learned
+and examples learned twice (must be 0), and whether the champion's answers on a probe set equal
+those of the same model learning the same examples in the same order in this process. It ends
+with one line per scenario, PASS or FAIL with the numbers.
+
+    python benchmarks/faults.py [--seed 7] [--events 20000] [--rate 1000] [--kills 4]
+                                [--only worker-kills,redis-freeze,redis-kill,calm]
+
+Starts its own embedded broker and Redis on free ports and stops everything at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from common import free_port
+from kafka import KafkaConsumer
+
+from stream.dev.devstack import EmbeddedStack
+from stream.dev.replay import make_producer
+from stream.dev.workerproc import WorkerProcess
+from stream.learning.learner import ModelLearner
+from stream.model import artifact
+from stream.registry.registry import Registry
+from stream.settings import Settings
+from stream.training.datasets import load_dataset
+from stream.training.trainer import train
+from stream.transport.topics import ensure_topics
+
+KEY = b"faults"
+MODEL = "faults"
+LABEL_DELAY = 100
+
+
+def poison(i: int, run: str, good: dict) -> tuple[str, bytes | None, bytes]:
+    """(topic, key, value) of the i-th poison message of a run."""
+    kinds = ["oversized", "truncated", "nested", "huge", "bytes", "duplicate", "unknown-label", "wrong-label"]
+    kind = kinds[i % len(kinds)]
+    key = f"{run}-poison-{i}".encode()
+    if kind == "oversized":
+        return "events", key, json.dumps({"id": key.decode(), "model": MODEL, "features": good, "pad": "x" * 70_000}).encode()
+    if kind == "truncated":
+        return "events", key, json.dumps({"id": key.decode(), "model": MODEL, "features": good}).encode()[:-7]
+    if kind == "nested":
+        return "events", key, b"[" * 20_000 + b"]" * 20_000
+    if kind == "huge":
+        return "events", key, b'{"id": "%s", "model": "%s", "features": {"x": 1%s}}' % (key, MODEL.encode(), b"0" * 5000)
+    if kind == "bytes":
+        return "events", key, b'{"id": "\xff\xfe", "features": {}}'
+    if kind == "duplicate":  # an id that a good event also has: scored twice, both answered
+        return "events", f"{run}-0".encode(), json.dumps({"id": f"{run}-0", "model": MODEL, "features": good}).encode()
+    if kind == "unknown-label":
+        return "labels", key, json.dumps({"id": f"{run}-never-sent-{i}", "model": MODEL, "label": True}).encode()
+    return "labels", key, json.dumps({"id": f"{run}-1", "model": MODEL, "label": {"not": "a label"}}).encode()
+
+
+@dataclasses.dataclass
+class Scenario:
+    name: str
+    workers: int
+    faults: list  # (at this share of the stream, what)
+
+
+def plan(name: str, rng: random.Random, kills: int, freeze: float) -> Scenario:
+    if name == "worker-kills":
+        return Scenario(name, 2, sorted((rng.uniform(0.05, 0.85), ("kill", rng.randrange(2))) for _ in range(kills)))
+    if name == "redis-freeze":
+        return Scenario(name, 1, sorted((rng.uniform(0.1, 0.8), ("freeze", freeze)) for _ in range(2)))
+    if name == "redis-kill":
+        return Scenario(name, 1, [(rng.uniform(0.2, 0.7), ("redis-kill", 0))])
+    return Scenario(name, 1, [])
+
+
+def read(settings: Settings, topic: str, timeout_ms: int = 4000) -> list:
+    consumer = KafkaConsumer(settings.topic(topic), bootstrap_servers=settings.broker_servers, group_id=None,
+                             auto_offset_reset="earliest", consumer_timeout_ms=timeout_ms, max_partition_fetch_bytes=4 * 1024 * 1024)
+    messages = sorted(consumer, key=lambda m: (m.partition, m.offset))
+    consumer.close()
+    return messages
+
+
+def redis_pid(base: Settings) -> int:
+    return int((base.state_path / "run" / "redis.pid").read_text())
+
+
+def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data, seed: int, n_events: int, rate: float,
+                 state: Path, log) -> dict:
+    tag = f"f-{scenario.name}"
+    settings = dataclasses.replace(base, topic_prefix=f"{tag}-", app_id=f"driftline-{tag}", session_timeout_seconds=8.0,
+                                   snapshot_every_examples=500, snapshot_every_seconds=1.0)
+    ensure_topics(settings)
+    registry = Registry.from_url(settings.redis_url)
+    model = f"{MODEL}-{scenario.name}"
+    trained = train(data, "logreg", model, holdout=0.2, seed=seed)
+    version = registry.register(artifact.dumps(trained, KEY), trained.metadata, alias="champion", reason="fault runner")
+    workers = [WorkerProcess(dataclasses.replace(settings, web_port=free_port()), state / f"{tag}-w{i}.log").start()
+               for i in range(scenario.workers)]
+    for w in workers:
+        w.wait_ready(240, models=[model])
+    run = f"{tag}-{seed}"
+    producer = make_producer(settings)
+    sent_good, labels_sent, poison_sent = [], 0, Counter()
+    faults = list(scenario.faults)
+    done_faults = []
+    started = time.monotonic()
+    good = data.rows[0]
+
+    def inject(what) -> None:
+        kind, arg = what
+        if kind == "kill":
+            victim = workers[arg]
+            log(f"  {scenario.name}: SIGKILL worker {arg} (pid {victim.process.pid})")
+            victim.kill()
+            workers[arg] = WorkerProcess(dataclasses.replace(settings, web_port=free_port()),
+                                         state / f"{tag}-w{arg}-{len(done_faults)}.log").start()
+        elif kind == "freeze":
+            pid = redis_pid(base)
+            log(f"  {scenario.name}: SIGSTOP Redis for {arg:.0f}s")
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(arg)
+            os.kill(pid, signal.SIGCONT)
+        elif kind == "redis-kill":
+            log(f"  {scenario.name}: SIGKILL Redis, restart it from its append-only file")
+            os.kill(redis_pid(base), signal.SIGKILL)
+            time.sleep(1.0)
+            stack.up()
+        done_faults.append((round(time.monotonic() - started, 1), kind))
+
+    injector_errors = []
+
+    def injector() -> None:
+        try:
+            while faults:
+                share, what = faults[0]
+                while len(sent_good) < share * n_events:
+                    time.sleep(0.05)
+                faults.pop(0)
+                inject(what)
+        except Exception as exc:
+            injector_errors.append(repr(exc))
+
+    thread = threading.Thread(target=injector, daemon=True)
+    thread.start()
+    poison_every = 100
+    for i in range(n_events):
+        event_id = f"{run}-{i}"
+        x = data.rows[i % len(data.rows)]
+        producer.send(settings.topic("events"), key=event_id.encode(),
+                      value=json.dumps({"id": event_id, "model": model, "features": x, "ts": time.time()}).encode())
+        sent_good.append(event_id)
+        if i >= LABEL_DELAY:
+            j = i - LABEL_DELAY
+            producer.send(settings.topic("labels"), key=f"{run}-{j}".encode(),
+                          value=json.dumps({"id": f"{run}-{j}", "model": model, "label": data.targets[j % len(data.targets)]}).encode())
+            labels_sent += 1
+        if i % poison_every == poison_every // 2:
+            topic, key, value = poison(i // poison_every, run, good)
+            if b'"model": "faults"' in value:
+                value = value.replace(b'"model": "faults"', f'"model": "{model}"'.encode())
+            producer.send(settings.topic(topic), key=key, value=value)
+            poison_sent[topic] += 1
+        ahead = (i + 1) / rate - (time.monotonic() - started)
+        if ahead > 0:
+            time.sleep(ahead)
+    for j in range(max(0, n_events - LABEL_DELAY), n_events):
+        producer.send(settings.topic("labels"), key=f"{run}-{j}".encode(),
+                      value=json.dumps({"id": f"{run}-{j}", "model": model, "label": data.targets[j % len(data.targets)]}).encode())
+        labels_sent += 1
+    producer.flush()
+    producer.close()
+    thread.join(timeout=120)
+    streamed = time.monotonic() - started
+
+    # Wait until every good event has an output and the learner has caught up (or time is up).
+    expected = set(sent_good)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        answered = {m.key.decode() for m in read(settings, "predictions", 1500) if m.key} | \
+                   {m.key.decode() for m in read(settings, "deadletter", 1500) if m.key}
+        info = registry.snapshot_info(model) or {}
+        examples = {json.loads(m.value)["id"] for m in read(settings, "training", 1500)}
+        if expected <= answered and info.get("n_learned", 0) >= len(examples) and info.get("version") == version:
+            break
+        time.sleep(2)
+    for w in workers:
+        w.stop()
+
+    # The verifier ------------------------------------------------------------------------------
+    predictions = [json.loads(m.value) for m in read(settings, "predictions")]
+    deadletters = [json.loads(m.value) for m in read(settings, "deadletter")]
+    training = [m for m in read(settings, "training") if m.key == model.encode()]
+    predicted = Counter(p["id"] for p in predictions)
+    dead_keys = {d.get("event_id") for d in deadletters} | {m.key.decode() for m in read(settings, "deadletter") if m.key}
+    missing = sorted(e for e in expected if e not in predicted and e not in dead_keys)
+    duplicates = sum(n - 1 for n in predicted.values() if n > 1)
+    example_ids = Counter(json.loads(m.value)["id"] for m in training)
+    info = registry.snapshot_info(model) or {}
+    learned = info.get("n_learned", 0)
+    # The same examples, in the same order, learned in this process without faults.
+    reference = ModelLearner(model, "champion", version, trained.metadata, artifact.loads(artifact.dumps(trained, KEY), KEY).model)
+    for m in training:
+        example = json.loads(m.value)
+        reference.learn(example["features"], example["label"], example["id"], m.partition, m.offset)
+    fetched = registry.fetch_snapshot(model)
+    served = artifact.loads(fetched[1], KEY) if fetched else None
+    probe = data.rows[:200]
+    same_answers = served is not None and all(
+        served.model.predict_proba_one(dict(x)) == reference.model.predict_proba_one(dict(x)) for x in probe)
+    learned_twice = max(0, learned - len(example_ids))
+    result = {
+        "scenario": scenario.name, "events": n_events, "poison": dict(poison_sent), "unique_predictions": len(predicted),
+        "deadletters": dict(Counter(d["reason"] for d in deadletters)), "missing": len(missing), "duplicates": duplicates,
+        "labels": labels_sent, "examples": len(example_ids), "learned": learned, "learned_twice": learned_twice,
+        "reference_learned": reference.n_learned, "same_answers": same_answers, "faults": done_faults,
+        "seconds": round(streamed, 1), "injector_errors": injector_errors,
+    }
+    result["pass"] = (not missing and learned == reference.n_learned == len(example_ids) and same_answers
+                      and not injector_errors and len(done_faults) == len(scenario.faults))
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=1_000.0)
+    parser.add_argument("--kills", type=int, default=4)
+    parser.add_argument("--freeze-seconds", type=float, default=5.0)
+    parser.add_argument("--only", default="worker-kills,redis-freeze,redis-kill,calm")
+    args = parser.parse_args()
+
+    state = Path(tempfile.mkdtemp(prefix="driftline-faults-"))
+    base = Settings.from_env({}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                             state_dir=str(state), signing_key=KEY.decode(), deploy_policy="off", label_grace_seconds=60.0)
+    rng = random.Random(args.seed)
+    data = load_dataset("phishing")
+    results = []
+    with EmbeddedStack(base, log=lambda m: None) as stack:
+        for name in args.only.split(","):
+            scenario = plan(name, rng, args.kills, args.freeze_seconds)
+            print(f"{name}: {scenario.workers} worker(s), faults {[(round(s, 2), w) for s, w in scenario.faults]}", flush=True)
+            results.append(run_scenario(base, stack, scenario, data, args.seed, args.events, args.rate, state,
+                                        lambda m: print(m, flush=True)))
+            print(json.dumps(results[-1]), flush=True)
+    print()
+    print(f"seed {args.seed}, {args.events:,} events per scenario at {args.rate:,.0f}/s, 1% poison")
+    print("| scenario | faults | events | unique predictions | dead letters | missing | duplicates | labels | "
+          "examples | learned | learned twice | same answers as fault-free | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        dead = ", ".join(f"{k} {v}" for k, v in sorted(r["deadletters"].items()))
+        print(f"| {r['scenario']} | {len(r['faults'])} | {r['events']:,} | {r['unique_predictions']:,} | {dead} | {r['missing']} | "
+              f"{r['duplicates']} | {r['labels']:,} | {r['examples']:,} | {r['learned']:,} | {r['learned_twice']} | "
+              f"{'yes' if r['same_answers'] else 'NO'} | {r['seconds']} |")
+    print()
+    for r in results:
+        print(f"{'PASS' if r['pass'] else 'FAIL'} {r['scenario']}: missing {r['missing']}, duplicates {r['duplicates']}, "
+              f"learned {r['learned']} of {r['examples']} examples (reference {r['reference_learned']}), "
+              f"same answers {r['same_answers']}, faults {r['faults']}" + (f", injector errors {r['injector_errors']}" if r["injector_errors"] else ""))
+    return 0 if all(r["pass"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
