@@ -107,3 +107,27 @@ def test_a_held_label_becomes_an_example_once_its_event_is_remembered(stack, sta
     assert json.loads(late.examples[0][1])["label"] == 1 and json.loads(late.examples[0][1])["features"]["x"] == 1.0
     assert found == [None]  # forgotten once the example was out
     assert stats["held_now"] == 0 and stats["labels_matched_late"] == 1
+
+
+def test_a_label_delivered_again_after_its_example_is_passed_over_not_dead_lettered(stack, stack_settings):
+    async def scenario(client):
+        store = PendingStore(client, "pending-unit-5", ttl_seconds=600, max_entries=100, grace_seconds=0)
+        joiner = LabelJoiner(store, max_bytes=10_000)
+        await store.remember([scored(1, model="pending-replay"), scored(2, model="pending-replay")])
+        label = Message(b"pend-1", json.dumps({"id": "pend-1", "label": 1}).encode(), "labels", 0, 0)
+        first = await joiner.join([label])
+        await store.forget(first.matched)
+        # The same batch again, as after a crash before its offsets were committed.
+        again = await joiner.join([label])
+        # A label for an event never scored is still held, and dead-lettered after the grace.
+        never = Message(b"pend-9", json.dumps({"id": "pend-9", "label": 0}).encode(), "labels", 0, 1)
+        await joiner.join([never])
+        retry = await joiner.retry_held()
+        await joiner.finish_held(retry)
+        return first, again, retry, await store.stats()
+
+    first, again, retry, stats = run(scenario, stack_settings.redis_url)
+    assert len(first.examples) == 1 and again.examples == [] and again.deadletters == []
+    assert [json.loads(v)["reason"] for _, v in retry.unmatched] == ["unmatched_label"]
+    assert retry.unmatched[0][0] == b"pend-9"
+    assert stats["labels_held"] == 1  # only the label of the event never scored

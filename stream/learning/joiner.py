@@ -27,6 +27,7 @@ class LabelJoiner:
         self.pending = pending
         self.max_bytes = max_bytes
         self.deadlettered: Counter[str] = Counter()
+        self.replayed = 0  # labels delivered again after their example was made (passed over)
 
     async def join(self, messages) -> "Joined":
         """Join a batch of ``labels`` messages. Safe to call again with the same messages (the
@@ -44,9 +45,13 @@ class LabelJoiner:
                                            offset=message.offset, raw=message.value, ts=now)
                 deadletters.append((message.key, json.dumps(record).encode()))
         entries = await self.pending.lookup([label.id for label in labels])
+        replayed = await self.pending.joined([label.id for label, entry in zip(labels, entries) if entry is None])
         examples, matched, early = [], [], []
         for label, entry in zip(labels, entries):
             if entry is None:
+                if label.id in replayed:  # already an example: delivered again after a crash
+                    self.replayed += 1
+                    continue
                 early.append({"id": label.id, "label": label.label, "model": label.model})
                 continue
             examples.append((entry["m"].encode(), training_example(label.id, entry["m"], entry["v"], entry["f"],
@@ -70,12 +75,16 @@ class LabelJoiner:
         if not claimed:
             return retry
         entries = await self.pending.lookup([label["id"] for _, label, _ in claimed])
+        replayed = await self.pending.joined([label["id"] for (_, label, _), entry in zip(claimed, entries) if entry is None])
         now = time.time()
         for (member, label, deadline), entry in zip(claimed, entries):
             if entry is not None:
                 retry.examples.append((entry["m"].encode(), training_example(
                     label["id"], entry["m"], entry["v"], entry["f"], label["label"], entry["p"], entry["t"])))
                 retry.matched.append((label["id"], entry))
+                retry.done.append(member)
+            elif label["id"] in replayed:  # another copy of this label became its example
+                self.replayed += 1
                 retry.done.append(member)
             elif deadline > now:
                 retry.waiting.append(member)

@@ -10,12 +10,15 @@ Keys (under ``driftline:APP_ID:pending:``)::
     b:BUCKET      HASH written / matched counts of the entries created in that 10-second bucket
     buckets       ZSET of open buckets; a bucket older than the TTL is closed by one worker, and
                   written - matched of it is added to the ``expired`` count
+    j:ID          a label of this event id became an example (kept ``JOINED_SECONDS``): the same
+                  label delivered again (a batch replayed after a crash) is then passed over, not
+                  held and dead-lettered as ``unmatched_label``
     held          ZSET of labels that came before their event, scored by their deadline
     held:leases   ZSET of held labels a worker is retrying, scored by when its lease ends; a label
                   leaves ``held`` only after its example or dead letter is on the broker, so a
                   worker killed mid-retry loses nothing (another retries it when the lease ends)
     stats         HASH of counters: stored, matched, expired, dropped_full, labels_held,
-                  labels_matched_late, labels_unmatched
+                  labels_matched_late, labels_unmatched, labels_replayed
 
 ``max_entries`` is enforced at the granularity of the accounting timer: when the open entries
 reach it, new predictions are not remembered (counted as ``dropped_full``) until some expire or
@@ -37,6 +40,9 @@ from stream.serving.scoring import Scored
 log = logging.getLogger(__name__)
 
 PROBE_SECONDS = 0.5
+#: How long a joined label's id is remembered: longer than a crashed worker's batch takes to be
+#: delivered again (session timeout and rebalance), short enough to stay small (~70 bytes each).
+JOINED_SECONDS = 120
 
 # One command stores a whole batch of entries, each with its TTL: a pipeline of one SET per entry
 # costs the score path ~10% of its CPU in redis-py's per-command packing.
@@ -175,12 +181,25 @@ class PendingStore:
         values = await self.redis.mget([self.ns + "e:" + i for i in ids])
         return [json.loads(v) if v is not None else None for v in values]
 
+    async def joined(self, ids: list[str]) -> set[str]:
+        """Those of ``ids`` whose label already became an example (within ``JOINED_SECONDS``)."""
+        if not ids:
+            return set()
+        values = await self.redis.mget([self.ns + "j:" + i for i in ids])
+        return {i for i, v in zip(ids, values) if v is not None}
+
+    async def count_replayed(self, n: int) -> None:
+        if n:
+            await self.redis.hincrby(self.ns + "stats", "labels_replayed", n)
+
     async def forget(self, matched: list[tuple[str, dict]], late: int = 0) -> None:
         """Delete entries that became training examples (after the examples are on the broker)."""
         if not matched:
             return
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(*[self.ns + "e:" + event_id for event_id, _ in matched])
+        await self._set_many(keys=[self.ns + "j:" + event_id for event_id, _ in matched],
+                             args=[JOINED_SECONDS, *("1" for _ in matched)], client=pipe)
         per_bucket: dict[int, int] = {}
         for _, entry in matched:
             per_bucket[entry["b"]] = per_bucket.get(entry["b"], 0) + 1

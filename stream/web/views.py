@@ -109,7 +109,7 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
                 "delivery": _delivery(app),
                 "learners": sorted(f"{name}/{alias}" for name, alias in learning.learners.learners),
                 "pending": {"remembering": remembering, "not_remembered_here": pending.not_remembered,
-                            "open": pending.open_entries},
+                            "open": pending.open_entries, "labels_replayed_here": learning.joiner.replayed},
                 "scored": serving.scorer.scored,
                 "deadlettered": dict(serving.scorer.deadlettered),
                 "agents": _agents(serving, learning, monitoring),
