@@ -20,7 +20,6 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from common import free_port
@@ -29,6 +28,7 @@ from stream.alerts.config import new_secret
 from stream.dev.devstack import EmbeddedStack
 from stream.dev.outputs import OutputWatcher, percentile
 from stream.dev.replay import make_producer, replay
+from stream.dev.webhook_receiver import LoopbackReceiver
 from stream.dev.workerproc import WorkerProcess
 from stream.model import artifact
 from stream.registry.registry import Registry
@@ -40,36 +40,25 @@ from stream.transport.topics import ensure_topics
 MODEL = "phishing"
 
 
-class Receiver:
+class Receiver(LoopbackReceiver):
     """``/ok`` answers 204 and notes when each record arrived; ``/hang`` holds the request open."""
 
     def __init__(self):
+        super().__init__(self._answer)
         self.arrived: dict[str, float] = {}
         self.release = threading.Event()
-        receiver = self
+        self.start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    def _answer(self, path: str, headers: dict, body: bytes) -> tuple[int, dict]:
+        if path == "/hang":
+            self.release.wait(60)
+        else:
+            self.arrived.setdefault(json.loads(body)["data"]["id"], time.time())
+        return 204, {}
 
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                if self.path == "/hang":
-                    receiver.release.wait(60)
-                else:
-                    receiver.arrived.setdefault(body["data"]["id"], time.time())
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
+    def stop(self) -> None:
         self.release.set()
-        self.server.shutdown()
+        super().stop()
 
 
 def main() -> int:
@@ -91,9 +80,9 @@ def main() -> int:
         print(f"{args.events:,} events per run; a deployment record every 50 ms on drift-events", flush=True)
 
         def run(tag: str, hanging: bool) -> tuple[float, list[float]]:
-            endpoints = [{"name": "healthy", "url": f"http://127.0.0.1:{receiver.port}/ok", "secret": secret}]
+            endpoints = [{"name": "healthy", "url": receiver.url("/ok"), "secret": secret}]
             if hanging:
-                endpoints.append({"name": "hanging", "url": f"http://127.0.0.1:{receiver.port}/hang", "secret": secret, "timeout": 30})
+                endpoints.append({"name": "hanging", "url": receiver.url("/hang"), "secret": secret, "timeout": 30})
             alerts_file = state / f"alerts-{tag}.json"
             alerts_file.write_text(json.dumps({"endpoints": endpoints}))
             settings = Settings.from_env(base.to_env(), topic_prefix=f"{tag}-", app_id=f"bench-{tag}", alerts_file=str(alerts_file))

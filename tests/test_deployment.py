@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 from drift_helpers import synthetic
@@ -67,14 +66,17 @@ def test_a_trigger_is_kept_once_and_handled_once(store):
 
 
 def test_handled_triggers_are_pruned_to_the_most_recent(store, monkeypatch):
+    from types import SimpleNamespace
+
     import stream.deployment.store as store_module
 
     monkeypatch.setattr(store_module, "KEEP_TRIGGERS", 3)
+    clock = iter(range(1000))  # one tick per handled trigger: handled in this order
+    monkeypatch.setattr(store_module, "time", SimpleNamespace(time=lambda: float(next(clock))))
     name = "dep-unit-prune"
     for i in range(7):
         store.add_trigger(name, {"id": f"w{i}", "kind": "data_drift", "version": 1, "ts": float(i)})
         store.handle(name, f"w{i}", "cooldown")
-        time.sleep(0.002)  # handled in order
     assert sorted(store.outcomes(name)) == ["w4", "w5", "w6"]
     assert store.untaken(name) == []
 

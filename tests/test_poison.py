@@ -120,6 +120,7 @@ def test_the_event_parser_returns_an_event_or_a_reason(raw):
 def test_the_label_parser_returns_a_label_or_a_reason(raw):
     label = _parses_or_gives_a_reason(lambda r: parse_label(r, 65536), raw)
     if label is not None:
+        assert isinstance(label.id, str) and label.label is not None
         label.id.encode("utf-8")
         json.dumps(label.label)
 
@@ -127,13 +128,17 @@ def test_the_label_parser_returns_a_label_or_a_reason(raw):
 @PROPERTY
 @given(_messages())
 def test_the_training_example_parser_returns_an_example_or_a_reason(raw):
-    _parses_or_gives_a_reason(parse_training_example, raw)
+    example = _parses_or_gives_a_reason(parse_training_example, raw)
+    if example is not None:
+        assert isinstance(example.id, str) and isinstance(example.model, str) and isinstance(example.features, dict)
 
 
 @PROPERTY
 @given(_messages())
 def test_the_monitoring_summary_parser_returns_a_summary_or_a_reason(raw):
-    _parses_or_gives_a_reason(parse_monitoring_message, raw)
+    message = _parses_or_gives_a_reason(parse_monitoring_message, raw)
+    if message is not None:
+        assert isinstance(message["model"], str) and isinstance(message["summary"], dict)
 
 
 @pytest.fixture(scope="module")

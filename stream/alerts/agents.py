@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from stream.model.decoding import decode_json
 from stream.model.schema import InvalidInput
 from stream.registry.redis_client import async_redis_client
 from stream.settings import Settings
@@ -31,6 +30,7 @@ from stream.transport.isolation import (
 from stream.transport.messages import messages_of
 from stream.transport.producer import sender as topic_sender
 from stream.transport.topics import TopicNames
+from stream.wire.drift import parse_drift_record
 
 from .config import COLLAPSED_KINDS, AlertsFile, Endpoint
 from .delivery import Sender, session_holder
@@ -68,14 +68,6 @@ class Alerts:
         }
 
 
-def parse_record(raw: bytes | None) -> dict:
-    record = decode_json(raw)
-    if not isinstance(record, dict) or not isinstance(record.get("model"), str) or not isinstance(record.get("id"), str) \
-            or not isinstance(record.get("kind"), str):
-        raise InvalidInput("invalid_field", "not a drift-events record: expected an object with 'model', 'kind' and 'id'")
-    return record
-
-
 async def queue_record(alerts: Alerts, record: dict) -> list[tuple[str, str]]:
     """Queue one record for every endpoint that wants it; ``[(endpoint, outcome)]``."""
     outcomes = []
@@ -110,7 +102,7 @@ def install(app: Any, settings: Settings, topics: TopicNames) -> Alerts | None:
     async def queue_messages(messages) -> list:
         for message in messages:
             try:
-                record = parse_record(message.value)
+                record = parse_drift_record(message.value)
             except InvalidInput as error:
                 reject(message, error)
                 continue

@@ -18,8 +18,6 @@ from aiokafka.partitioner import murmur2
 
 from stream.learning.agents import Learning
 from stream.metrics import METRICS
-from stream.model.decoding import decode_json
-from stream.model.schema import InvalidInput
 from stream.settings import Settings
 from stream.transport.isolation import (
     DeadLetterBuffer,
@@ -32,6 +30,7 @@ from stream.transport.messages import messages_of
 from stream.transport.producer import sender
 from stream.transport.topics import TopicNames
 from stream.wire.drift import encode as encode_record
+from stream.wire.drift import parse_drift_record
 
 from .controller import CommandError, Controller, Policy
 from .store import DeployStore
@@ -87,10 +86,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
     def keep_triggers(messages) -> list:
         kept = []
         for message in messages:
-            record = decode_json(message.value)
-            if not isinstance(record, dict) or not isinstance(record.get("model"), str) or not isinstance(record.get("id"), str) \
-                    or not isinstance(record.get("kind"), str):
-                raise InvalidInput("invalid_field", "not a drift-events record: expected an object with 'model', 'kind' and 'id'")
+            record = parse_drift_record(message.value)
             if record["kind"] in policy.retrain_on and policy.mode != "off":
                 kept.append(record)
         for record in kept:

@@ -55,12 +55,12 @@ def demo_key(state_path) -> str:
     return key
 
 
-def stack_receiver(out):
+def start_receiver(out):
     from stream.alerts.config import new_secret
 
     from .webhook_receiver import DemoReceiver
 
-    return DemoReceiver(new_secret(), out).__enter__()
+    return DemoReceiver(new_secret(), out).start()
 
 
 def wait_for_alerts(receiver, kinds: tuple[str, ...], out, timeout: float = 30.0) -> None:
@@ -114,13 +114,13 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
         # Alerts go to a receiver of the demo's own on loopback, which checks their signatures.
         alerts_file = settings.alerts_file
         if not alerts_file:  # the user's own alerts file wins
-            receiver = stack_receiver(out)
+            receiver = start_receiver(out)
             demo_file = settings.state_path / "demo" / "alerts.json"
             demo_file.write_text(json.dumps({"cooldown_seconds": 600, "endpoints": [
-                {"name": "demo", "url": receiver.url, "secret": receiver.secret, "retry_schedule": [0, 1, 5, 30]}]}))
+                {"name": "demo", "url": receiver.url("/driftline"), "secret": receiver.secret, "retry_schedule": [0, 1, 5, 30]}]}))
             demo_file.chmod(0o600)  # it holds the endpoint's secret
             alerts_file = str(demo_file)
-            out(f"alerts: a webhook receiver on {receiver.url}, registered as endpoint 'demo' in {demo_file}")
+            out(f"alerts: a webhook receiver on {receiver.url('/driftline')}, registered as endpoint 'demo' in {demo_file}")
         # The second act's retrain tries a forest too, and waits for 1,000 labeled examples after the drift.
         worker_settings = dataclasses.replace(settings, retrain_specs=settings.retrain_specs or "hoeffding-tree,arf",
                                               retrain_min_examples=min(settings.retrain_min_examples, 1000),
@@ -195,7 +195,7 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
         return 1
     finally:
         if receiver is not None and not keep:
-            receiver.__exit__(None, None, None)
+            receiver.stop()
         if keep:
             out(f"\nleft running (--keep): the dashboard at {worker.url + '/' if worker else '-'}; stop with: "
                 + (f"kill {worker.process.pid}; " if worker else "") + "driftline dev down")

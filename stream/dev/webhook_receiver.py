@@ -1,5 +1,7 @@
-"""The demo's webhook receiver: an HTTP server on loopback that checks each alert's Standard
-Webhooks signature and prints it as it arrives (what a user's receiver would do with the alerts).
+"""Webhook receivers on loopback: :class:`LoopbackReceiver` hands each POST to a function (the
+tests' and benchmarks' receivers build on it), and :class:`DemoReceiver` is the demo's, which
+checks each alert's Standard Webhooks signature and prints it as it arrives (what a user's
+receiver would do with the alerts).
 """
 
 from __future__ import annotations
@@ -10,43 +12,60 @@ from typing import Callable
 
 from stream.alerts.payloads import SignatureError, describe, verify
 
+#: ``answer(path, headers, body)`` -> (HTTP status, extra response headers); headers lower-cased.
+Answer = Callable[[str, dict, bytes], tuple[int, dict]]
 
-class DemoReceiver:
-    def __init__(self, secret: str, out: Callable[[str], None], host: str = "127.0.0.1"):
-        self.secret, self.out = secret, out
-        self.received: list[dict] = []
-        self.rejected = 0
-        receiver = self
 
+class LoopbackReceiver:
+    """An HTTP server on loopback, each request in a thread of its own (an answer may block)."""
+
+    def __init__(self, answer: Answer, host: str = "127.0.0.1", port: int = 0):
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    alert = verify(receiver.secret, dict(self.headers.items()), body)
-                except (SignatureError, ValueError) as exc:
-                    receiver.rejected += 1
-                    receiver.out(f"  [webhook] REJECTED a request: {exc}")
-                    self.send_response(401)
-                else:
-                    receiver.received.append(alert)
-                    receiver.out(f"  [webhook] signed alert received (webhook-id {self.headers['webhook-id']}, "
-                                 f"signature verified): {describe(alert['data'], alert.get('count', 1))}")
-                    self.send_response(204)
+                status, headers = answer(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.host = host
+        self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://{host}:{self.server.server_address[1]}/driftline"
+        self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "DemoReceiver":
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def start(self) -> "LoopbackReceiver":
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class DemoReceiver(LoopbackReceiver):
+    def __init__(self, secret: str, out: Callable[[str], None]):
+        super().__init__(self._answer)
+        self.secret, self.out = secret, out
+        self.received: list[dict] = []
+        self.rejected = 0
+
+    def _answer(self, path: str, headers: dict, body: bytes) -> tuple[int, dict]:
+        try:
+            alert = verify(self.secret, headers, body)
+        except (SignatureError, ValueError) as exc:
+            self.rejected += 1
+            self.out(f"  [webhook] REJECTED a request: {exc}")
+            return 401, {}
+        self.received.append(alert)
+        self.out(f"  [webhook] signed alert received (webhook-id {headers['webhook-id']}, signature verified): "
+                 f"{describe(alert['data'], alert.get('count', 1))}")
+        return 204, {}

@@ -12,13 +12,13 @@ Keys (under ``driftline:APP_ID:pending:``)::
                   written - matched of it is added to the ``expired`` count
     j:ID          a label of this event id became an example (kept ``JOINED_SECONDS``): the same
                   label delivered again (a batch replayed after a crash) is then passed over, not
-                  held and dead-lettered as ``unmatched_label``
+                  held and dead-lettered as ``unmatched_label`` (``/health`` counts them per worker)
     held          ZSET of labels that came before their event, scored by their deadline
     held:leases   ZSET of held labels a worker is retrying, scored by when its lease ends; a label
                   leaves ``held`` only after its example or dead letter is on the broker, so a
                   worker killed mid-retry loses nothing (another retries it when the lease ends)
     stats         HASH of counters: stored, matched, expired, dropped_full, labels_held,
-                  labels_matched_late, labels_unmatched, labels_replayed
+                  labels_matched_late, labels_unmatched
 
 ``max_entries`` is enforced at the granularity of the accounting timer: when the open entries
 reach it, new predictions are not remembered (counted as ``dropped_full``) until some expire or
@@ -187,10 +187,6 @@ class PendingStore:
             return set()
         values = await self.redis.mget([self.ns + "j:" + i for i in ids])
         return {i for i, v in zip(ids, values) if v is not None}
-
-    async def count_replayed(self, n: int) -> None:
-        if n:
-            await self.redis.hincrby(self.ns + "stats", "labels_replayed", n)
 
     async def forget(self, matched: list[tuple[str, dict]], late: int = 0) -> None:
         """Delete entries that became training examples (after the examples are on the broker)."""

@@ -46,9 +46,9 @@ from .redis_client import redis_client
 ALIASES = ("champion", "challenger")
 NAMESPACE = "driftline:"
 SNAPSHOT_CHANNEL = NAMESPACE + "snapshots"
-#: What a snapshot note on SNAPSHOT_CHANNEL carries of the snapshot's info.
 #: Points of a model's learning history kept (several per second at most: minutes to hours).
 KEEP_LEARNING_HISTORY = 2000
+#: What a snapshot note on SNAPSHOT_CHANNEL carries of the snapshot's info.
 NOTE_FIELDS = ("revision", "version", "n_learned", "offsets", "written_at")
 
 

@@ -131,11 +131,11 @@ async def score_batch(app: Any, serving: Serving, topics: TopicNames, pending: A
 
 def _observe_latency(scored: list, now: float, recent: deque) -> None:
     """Event timestamp to its prediction on the broker (events without ``ts``: not measured)."""
+    latencies = [now - s.ts_event for s in scored if s.ts_event is not None and s.ts_event <= now]
     observe = METRICS.scoring_latency.observe
-    for s in scored:
-        if s.ts_event is not None and s.ts_event <= now:
-            observe(now - s.ts_event)
-            recent.append(now - s.ts_event)
+    for latency in latencies:
+        observe(latency)
+    recent.extend(latencies)
 
 
 async def _send_summaries(producer, topic: str, summarizer: Any, summaries: list) -> None:

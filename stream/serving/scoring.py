@@ -109,16 +109,10 @@ class Scorer:
                 if isinstance(event, InvalidInput):
                     raise event
                 model = event.model or self.default_model
-                predictor = self._predictor(model, predictors)
-                x = predictor.schema.validate(event.features)
-                result = predictor.predict(x)
-                record = prediction_record(event, model, predictor.version, result, now, predictor.snapshot)
-                scored = Scored(event.id, model, predictor.version, predictor.snapshot, x, result["prediction"], event.ts, event.label, result)
-                example = None if event.label is None else training_example(
-                    event.id, model, predictor.version, x, event.label, result["prediction"], event.ts)
+                record, scored, example = self._score_event(event, model, predictors, now)
                 outputs.append(Output(event.id.encode(), _dumps(record), True, scored, example))
                 self.scored += 1
-                made[(model, predictor.version)] += 1
+                made[(model, scored.version)] += 1
             except InvalidInput as error:
                 self.deadlettered[error.reason] += 1
                 rejected[error.reason] += 1
@@ -207,22 +201,30 @@ class Scorer:
             try:
                 event = event_from_object(body)
                 model = event.model or self.default_model
-                predictor = self._predictor(model, predictors)
-                x = predictor.schema.validate(event.features)
-                result = predictor.predict(x)
-                answered.results.append(prediction_record(event, model, predictor.version, result, now, predictor.snapshot))
-                if event.label is None:
-                    answered.scored.append(Scored(event.id, model, predictor.version, predictor.snapshot, x, result["prediction"],
-                                                  event.ts, None, result))
+                record, scored, example = self._score_event(event, model, predictors, now)
+                answered.results.append(record)
+                if example is None:
+                    answered.scored.append(scored)
                 else:
-                    answered.examples.append((model.encode(), training_example(
-                        event.id, model, predictor.version, x, event.label, result["prediction"], event.ts)))
+                    answered.examples.append((model.encode(), example))
             except InvalidInput as error:
                 answered.results.append(_error_result(body, error.reason, error.detail))
             except Exception as exc:  # a bug must not answer 500 to one event: its error, like a dead letter
                 self.deadlettered["processing_error"] += 1
                 answered.results.append(_error_result(body, "processing_error", f"{type(exc).__name__}: {exc}"[:500]))
         return answered
+
+    def _score_event(self, event: Event, model: str | None, predictors: dict, now: float) -> tuple[dict, Scored, bytes | None]:
+        """One event's prediction record, what learning and monitoring need of it, and its
+        ``training`` example when it carried its label (the stream and HTTP alike)."""
+        predictor = self._predictor(model, predictors)
+        x = predictor.schema.validate(event.features)
+        result = predictor.predict(x)
+        record = prediction_record(event, model, predictor.version, result, now, predictor.snapshot)
+        scored = Scored(event.id, model, predictor.version, predictor.snapshot, x, result["prediction"], event.ts, event.label, result)
+        example = None if event.label is None else training_example(
+            event.id, model, predictor.version, x, event.label, result["prediction"], event.ts)
+        return record, scored, example
 
     def _predictor(self, model: str | None, predictors: dict):
         predictor = predictors.get(model) if model else None

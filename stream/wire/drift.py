@@ -71,6 +71,19 @@ def parse_monitoring_message(raw: bytes | None) -> dict:
     return body
 
 
+def parse_drift_record(raw: bytes | None) -> dict:
+    """A ``drift-events`` value as a dict with string ``model``, ``kind`` and ``id``;
+    :class:`InvalidInput` when it is not one.
+
+    >>> parse_drift_record(b'{"model": "churn", "kind": "data_drift", "id": "w1:data_drift"}')["kind"]
+    'data_drift'
+    """
+    record = decode_json(raw)
+    if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in ("model", "kind", "id")):
+        raise InvalidInput("invalid_field", "not a drift-events record: expected an object with 'model', 'kind' and 'id'")
+    return record
+
+
 def finite(value: Any) -> Any:
     """JSON has no NaN or infinity: such scores are sent as null."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
