@@ -247,3 +247,37 @@ def test_redis_outage_keeps_scoring_shows_in_health_and_catches_up(stack, stack_
         assert info["version"] == v2
     finally:
         worker.stop()
+
+
+def test_labels_ahead_of_a_lagging_scorer_wait_for_their_events_past_the_grace(stack, stack_settings, registry, tmp_path):
+    """A backlog: the events and then their labels (last event's label first) are on the broker
+    before the worker starts, so labels reach the join long before the scorer reaches their events,
+    far beyond a grace of half a second. Each must wait for its event, not be dead-lettered."""
+    settings = own_group(stack_settings, tmp_path, "backlog", label_grace_seconds=0.5)
+    name = "r4-backlog"
+    deploy(registry, name)
+    data = load_dataset("bananas")
+    n = 20_000
+    run_id = new_run_id()
+    replay(settings, data.rows, None, name, limit=n, run_id=run_id)
+    producer = make_producer(settings)
+    for i in reversed(range(n)):
+        label = {"id": f"{run_id}-{i}", "label": data.targets[i % len(data.targets)], "model": name}
+        producer.send(settings.topic("labels"), key=label["id"].encode(), value=json.dumps(label).encode())
+    producer.flush()
+    producer.close()
+
+    worker = start_worker(settings, tmp_path, "backlog")
+    try:
+        worker.wait_ready(180)
+        info = wait_learned(registry, name, n, timeout=240)
+        assert info["n_learned"] == n and info["duplicates_skipped"] == 0
+        import redis
+
+        stats = {k.decode(): int(v) for k, v in
+                 redis.Redis.from_url(settings.redis_url).hgetall(f"driftline:{settings.app_id}:pending:stats").items()}
+        # The scorer did lag: labels were held, past the grace, and still every one was learned.
+        assert stats.get("labels_held", 0) > 0 and stats.get("labels_matched_late", 0) == stats["labels_held"], stats
+        assert stats.get("labels_unmatched", 0) == 0, stats
+    finally:
+        worker.stop()

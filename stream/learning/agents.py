@@ -27,6 +27,7 @@ from stream.wire.drift import encode as encode_record
 from .joiner import Joined, LabelJoiner
 from .learners import Learners
 from .pending import PendingStore
+from .progress import BrokerProgressWatcher
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
                         concept_detector=settings.concept_detector if settings.monitoring else None,
                         concept_params=settings.concept_params, publish_min_examples=settings.publish_min_examples,
                         publish_min_seconds=settings.publish_min_seconds, buffer_size=settings.retrain_buffer)
-    learning = Learning(pending, LabelJoiner(pending, settings.max_event_bytes), learners,
+    progress = BrokerProgressWatcher(settings.broker_servers, settings.app_id, topics.events, settings.partitions)
+    learning = Learning(pending, LabelJoiner(pending, settings.max_event_bytes, progress.progress), learners,
                         {"labels": Isolation("labels"), "learn": Isolation("learn")}, drift_store,
                         settings.drift_keep_windows)
     send_deadletters = sender(app, topics.deadletter)
@@ -118,6 +120,10 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
         except Exception as exc:  # the labels stay held: retried when their lease ends
             log.warning("cannot retry held labels: %s", exc)
 
+    @app.timer(1.0)
+    async def watch_scoring_progress() -> None:
+        await asyncio.to_thread(progress.sample)  # held labels give up only once their events' backlog is scored
+
     @app.timer(min(5.0, pending.bucket_seconds))
     async def account_pending() -> None:
         try:
@@ -131,6 +137,11 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
         await _snapshot_due(learning, force_time=True)
 
     app.before_stop.append(snapshot_learners)
+
+    async def close_progress_watcher() -> None:
+        await asyncio.to_thread(progress.close)
+
+    app.before_stop.append(close_progress_watcher)
     return learning
 
 

@@ -18,14 +18,18 @@ from stream.transport.isolation import processing_error_record
 from stream.wire.events import Label, deadletter_record, parse_label, training_example
 
 from .pending import PendingStore
+from .progress import ScoringProgress
 
 
 class LabelJoiner:
     """Turns labels into training examples; holds early labels; dead-letters bad ones."""
 
-    def __init__(self, pending: PendingStore, max_bytes: int):
+    def __init__(self, pending: PendingStore, max_bytes: int, progress: ScoringProgress | None = None):
         self.pending = pending
         self.max_bytes = max_bytes
+        # How far the scorers have got: a held label past its grace still waits while its event
+        # may be in the scorers' backlog (None: the grace alone decides).
+        self.progress = progress
         self.deadlettered: Counter[str] = Counter()
         self.replayed = 0  # labels delivered again after their example was made (passed over)
 
@@ -86,16 +90,21 @@ class LabelJoiner:
             elif label["id"] in replayed:  # another copy of this label became its example
                 self.replayed += 1
                 retry.done.append(member)
-            elif deadline > now:
+            elif deadline > now or not self._event_cannot_come(deadline):
                 retry.waiting.append(member)
             else:
-                error = InvalidInput("unmatched_label", f"no prediction for event {label['id']!r} within the grace period")
+                error = InvalidInput("unmatched_label", f"no prediction for event {label['id']!r} within the grace period, "
+                                                        "and every event sent before the label has been scored")
                 record = deadletter_record(error, topic="labels", partition=None, offset=None,
                                            raw=json.dumps(label).encode(), ts=now, event_id=label["id"], model=label.get("model"))
                 retry.unmatched.append((label["id"].encode(), json.dumps(record).encode()))
                 retry.done.append(member)
                 METRICS.deadletters.labels(reason="unmatched_label").inc()
         return retry
+
+    def _event_cannot_come(self, deadline: float) -> bool:
+        """Whether every event that was on ``events`` when this label was held has been scored."""
+        return self.progress is None or self.progress.covers(deadline - self.pending.grace)
 
     async def finish_held(self, retry: "HeldRetry") -> None:
         """After the retry's examples and dead letters are on the broker: forget the matched
