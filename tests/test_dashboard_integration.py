@@ -125,12 +125,16 @@ def test_predict_without_an_id_gets_one_and_its_label_over_http_is_learned(dash,
     assert status == 200 and batch["results"][1]["id"] == "mine" and len(batch["results"][0]["id"]) == 36
 
 
-def test_schemathesis_finds_no_server_error_and_no_response_off_the_openapi_document(dash, tmp_path):
+def test_schemathesis_finds_no_server_error_no_response_off_the_document_and_no_invalid_request_accepted(dash, tmp_path):
     status, document = call(dash, "GET", "/api/openapi.json")
     assert status == 200 and document["openapi"].startswith("3.1")
     schemathesis = Path(sys.executable).parent / "schemathesis"
+    # Negative data (a wrong type, a missing field, too many items) must be refused with a 4xx;
+    # 413 is the answer to a list over its maxItems.
+    (tmp_path / "schemathesis.toml").write_text(
+        '[checks.negative_data_rejection]\nexpected-statuses = ["400", "401", "403", "404", "405", "413", "415", "422"]\n')
     run = subprocess.run(
-        [str(schemathesis), "run", dash.worker.url + "/api/openapi.json", "--checks", "not_a_server_error,response_schema_conformance",
+        [str(schemathesis), "run", dash.worker.url + "/api/openapi.json", "--checks", "not_a_server_error,response_schema_conformance,negative_data_rejection",
          "--max-examples", "15", "--generation-deterministic", "--request-timeout", "60", "-H", f"Authorization: Bearer {TOKEN}",
          "--suppress-health-check", "all"],
         capture_output=True, text=True, timeout=900, cwd=tmp_path)  # its example database stays out of the repo

@@ -42,6 +42,9 @@ EVENT = {
 }
 LABEL = {"type": "object", "required": ["id", "label"],
          "properties": {"id": {"type": ["string", "integer"]}, "label": {}, "model": {"type": "string"}}}
+# A list is checked item by item (one bad event must not refuse the others): any value is taken,
+# and an item that is not a valid event or label gets its own error in ``results``.
+BATCH_ITEM = {"description": "an event (or label) as in the single form; an invalid one gets its own error in results"}
 COMMAND_BODY = {"type": "object", "properties": {"version": {"type": "integer", "minimum": 1}, "reason": {"type": "string", "maxLength": 500}}}
 
 
@@ -91,7 +94,7 @@ def openapi() -> dict[str, Any]:
             "/predict": {"post": {
                 "summary": "Score one event or a list", "tags": ["serving"],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "oneOf": [EVENT, {"type": "array", "items": EVENT, "maxItems": 10000}]}}}},
+                    "oneOf": [EVENT, {"type": "array", "maxItems": 10000, "items": BATCH_ITEM}]}}}},
                 "responses": {
                     "200": _json({"oneOf": [PREDICTION, {"type": "object", "required": ["results"], "properties": {
                         "results": {"type": "array", "items": {"oneOf": [PREDICTION, ITEM_ERROR]}}}}]},
@@ -101,7 +104,7 @@ def openapi() -> dict[str, Any]:
             "/labels": {"post": {
                 "summary": "Labels for earlier predictions (the labels topic's schema)", "tags": ["serving"], "security": BEARER,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "oneOf": [LABEL, {"type": "array", "items": LABEL, "maxItems": 10000}]}}}},
+                    "oneOf": [LABEL, {"type": "array", "maxItems": 10000, "items": BATCH_ITEM}]}}}},
                 "responses": {
                     "202": _json({"type": "object"}, "accepted: sent to the labels topic"),
                     "422": _json(ITEM_ERROR, "the label cannot be used"),

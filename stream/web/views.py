@@ -280,14 +280,14 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
     @app.page("/api/alerts")
     class AlertLog(View):
         async def get(self, request: Request) -> Response:
-            if alerts is None:
-                return self.json({"enabled": False, "endpoints": [], "deliveries": [], "attempts": [],
-                                  "detail": "no alerts file (DRIFTLINE_ALERTS_FILE)"})
-            query = request.query
+            query = request.query  # checked even with no alerts file: the same request, the same answer
             state = query.get("state") or None
             if state is not None and state not in ALERT_STATES:
                 raise InvalidInput("invalid_field", f"state must be one of {', '.join(ALERT_STATES)}")
             limit = _limit(query.get("limit", "100"))
+            if alerts is None:
+                return self.json({"enabled": False, "endpoints": [], "deliveries": [], "attempts": [],
+                                  "detail": "no alerts file (DRIFTLINE_ALERTS_FILE)"})
             endpoint, model = query.get("endpoint") or None, query.get("model") or None
             disabled = await alerts.store.disabled()
             endpoints = [dict(e.describe(), disabled=disabled.get(e.name), queued=await alerts.store.queued(e.name))
