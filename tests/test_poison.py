@@ -1,7 +1,7 @@
 """No input may crash an agent: property tests of every parser, and the batch fallback.
 
 Every parser of external or internal input (events, labels, training examples, monitoring
-summaries) must return a parsed value or raise ``InvalidInput`` with a reason: never anything
+summaries, drift-events records) must return a parsed value or raise ``InvalidInput`` with a reason: never anything
 else, whatever bytes arrive. The score path must turn every message into exactly one output.
 """
 
@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stream.alerts.payloads import alert_body, describe, slack_body
 from stream.learning import Learners
 from stream.learning.learner import ModelLearner
 from stream.model.artifact import Artifact
@@ -22,7 +23,7 @@ from stream.model.predictor import Predictor
 from stream.model.schema import InvalidInput
 from stream.serving.scoring import Message, Scorer
 from stream.transport.isolation import Isolation, is_infrastructure
-from stream.wire.drift import parse_monitoring_message
+from stream.wire.drift import parse_drift_record, parse_monitoring_message
 from stream.wire.events import Event, parse_event, parse_label, parse_training_example
 
 REASONS = {"oversized", "invalid_json", "unprocessable", "not_an_object", "missing_id", "invalid_field",
@@ -139,6 +140,33 @@ def test_the_monitoring_summary_parser_returns_a_summary_or_a_reason(raw):
     message = _parses_or_gives_a_reason(parse_monitoring_message, raw)
     if message is not None:
         assert isinstance(message["model"], str) and isinstance(message["summary"], dict)
+
+
+@st.composite
+def _drift_records(draw):
+    """drift-events records with the three required strings and hostile values everywhere else."""
+    pairs = [('"model"', '"m"'), ('"kind"', draw(st.sampled_from(
+        ['"data_drift"', '"feature_drift"', '"prediction_drift"', '"concept_drift"', '"deployed"', '"rolled_back"',
+         '"challenger_discarded"', '"challenger_registered"', '"retrain_started"', '"other"']))), ('"id"', '"w1:x"')]
+    for key in draw(st.lists(st.sampled_from(['"ts"', '"version"', '"drifted_columns"', '"n_drifted"', '"n_columns"',
+                                              '"metrics"', '"detector"', '"position"', '"from_version"', '"to_version"',
+                                              '"reason"', '"spec"']), unique=True)):
+        pairs.append((key, draw(_json_texts)))
+    return _object(pairs).encode("utf-8", "surrogatepass")
+
+
+@PROPERTY
+@given(st.one_of(_messages(), _drift_records()))
+def test_a_drift_record_parses_or_gives_a_reason_and_every_parsed_one_makes_an_alert(raw):
+    """What the deployment triggers and the alerts agent read: any record that parses must also
+    become an alert body, a Slack line and a log line without raising (a sender stuck on one
+    record would hold back every later alert of its endpoint)."""
+    record = _parses_or_gives_a_reason(parse_drift_record, raw)
+    if record is not None:
+        assert all(isinstance(record[k], str) for k in ("model", "kind", "id"))
+        assert json.loads(alert_body(record, 2, "a", "b"))["data"]["id"] == record["id"]
+        assert json.loads(slack_body(record, 1, "a", "a"))["text"].startswith("Driftline: ")
+        assert isinstance(describe(record, 3), str)
 
 
 @pytest.fixture(scope="module")

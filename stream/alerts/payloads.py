@@ -86,7 +86,15 @@ def verify(secret: str, request_headers: dict, body: bytes, tolerance: float = 3
 
 
 def iso(ts: Any) -> str:
-    when = datetime.fromtimestamp(float(ts) if isinstance(ts, (int, float)) else time.time(), tz=timezone.utc)
+    """The record's time in ISO 8601 (UTC); now when it has none a clock can show.
+
+    >>> iso(0), iso(1e300) == iso(None)
+    ('1970-01-01T00:00:00Z', True)
+    """
+    try:
+        when = datetime.fromtimestamp(float(ts), tz=timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError):  # missing, not a number, beyond year 9999
+        when = datetime.fromtimestamp(time.time(), tz=timezone.utc)
     return when.isoformat(timespec="milliseconds" if when.microsecond else "seconds").replace("+00:00", "Z")
 
 
@@ -112,11 +120,13 @@ def describe(record: dict, count: int = 1) -> str:
     kind, model, version = record.get("kind"), record.get("model"), record.get("version")
     head = f"Driftline: {model} v{version} {kind}"
     if kind in ("data_drift", "feature_drift", "prediction_drift"):
-        columns = record.get("drifted_columns") or []
+        columns = record.get("drifted_columns")
+        columns = [str(c) for c in columns] if isinstance(columns, list) else []
         what = "features" if kind != "prediction_drift" else "prediction columns"
         detail = f"{record.get('n_drifted')} of {record.get('n_columns')} {what} drifted ({', '.join(columns)})"
     elif kind == "concept_drift":
-        metrics = record.get("metrics") or {}
+        metrics = record.get("metrics")
+        metrics = metrics if isinstance(metrics, dict) else {}
         shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
         detail = f"the {record.get('detector')} detector fired at example {record.get('position')}" + (f" ({shown})" if shown else "")
     elif kind in ("deployed", "rolled_back", "challenger_discarded"):
