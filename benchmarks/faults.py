@@ -8,6 +8,9 @@ Scenarios (each on topics and a consumer group of its own, the same stack):
   ``--kills`` times during the stream (rebalances under load);
 - ``redis-freeze``: Redis is SIGSTOPped for ``--freeze-seconds`` twice, then SIGCONTed;
 - ``redis-kill``: Redis is SIGKILLed once and restarted from its append-only file;
+- ``webhooks``: alerts to three endpoints while the stream runs: one that answers 500 to the
+  first attempt of every delivery, one that is down for the first half of the stream, one that
+  holds every request open past the endpoint's timeout;
 - ``calm``: no fault, the same stream (the reference for the counts).
 
 Every scenario mixes poison into 1% of the stream: oversized events, truncated JSON, deep nesting,
@@ -20,8 +23,13 @@ and examples learned twice (must be 0), and whether the champion's answers on a 
 those of the same model learning the same examples in the same order in this process. It ends
 with one line per scenario, PASS or FAIL with the numbers.
 
+In ``webhooks`` the verifier also checks every endpoint: each of the records sent to
+``drift-events`` delivered exactly once by ``webhook-id`` to the flaky and the down-then-up
+endpoint (each request's signature verified), and given up after exactly the retry schedule's
+attempts at the hanging one.
+
     python benchmarks/faults.py [--seed 7] [--events 20000] [--rate 1000] [--kills 4]
-                                [--only worker-kills,redis-freeze,redis-kill,calm]
+                                [--only worker-kills,redis-freeze,redis-kill,webhooks,calm]
 
 Starts its own embedded broker and Redis on free ports and stops everything at the end.
 """
@@ -44,8 +52,11 @@ from pathlib import Path
 from common import free_port
 from kafka import KafkaConsumer
 
+from stream.alerts.config import new_secret
+from stream.alerts.payloads import SignatureError, verify
 from stream.dev.devstack import EmbeddedStack
 from stream.dev.replay import make_producer
+from stream.dev.webhook_receiver import LoopbackReceiver
 from stream.dev.workerproc import WorkerProcess
 from stream.learning.learner import ModelLearner
 from stream.model import artifact
@@ -89,6 +100,90 @@ class Scenario:
     faults: list  # (at this share of the stream, what)
 
 
+#: Records sent to drift-events in the webhooks scenario, and the hanging endpoint's attempts.
+ALERT_RECORDS = 12
+HANG_SCHEDULE = [0, 0.5, 1.0]
+
+
+class Webhooks:
+    """The webhooks scenario's three receivers on loopback and their alerts file."""
+
+    def __init__(self, state: Path, model: str):
+        self.secret = new_secret()
+        self.lock = threading.Lock()
+        self.requests: dict[str, Counter] = {"flaky": Counter(), "down": Counter(), "hang": Counter()}
+        self.delivered: dict[str, Counter] = {"flaky": Counter(), "down": Counter()}
+        self.bad_signatures = 0
+        self.release = threading.Event()
+        self.up = LoopbackReceiver(self._answer).start()
+        # "down": a port that refuses connections until its receiver starts halfway through.
+        self.down_port = free_port()
+        self.down = None
+        endpoints = [
+            {"name": "flaky", "url": self.up.url("/flaky"), "secret": self.secret, "retry_schedule": [0, 0.5, 1, 2]},
+            {"name": "down", "url": f"http://127.0.0.1:{self.down_port}/down", "secret": self.secret,
+             "retry_schedule": [0, 1, 2, 4, 8, 8, 8, 8, 8, 8, 8, 8]},
+            {"name": "hang", "url": self.up.url("/hang"), "secret": self.secret, "timeout": 1, "retry_schedule": HANG_SCHEDULE},
+        ]
+        self.file = state / f"alerts-{model}.json"
+        self.file.write_text(json.dumps({"cooldown_seconds": 0, "endpoints": endpoints}))
+
+    def _answer(self, path: str, headers: dict, body: bytes) -> tuple[int, dict]:
+        name = path.strip("/")
+        try:
+            verify(self.secret, headers, body)
+        except SignatureError:
+            with self.lock:
+                self.bad_signatures += 1
+            return 400, {}
+        msg_id = headers.get("webhook-id", "")
+        with self.lock:
+            self.requests[name][msg_id] += 1
+            attempt = self.requests[name][msg_id]
+        if name == "hang":
+            self.release.wait(60)
+            return 204, {}
+        if name == "flaky" and attempt == 1:
+            return 500, {}
+        with self.lock:
+            self.delivered[name][msg_id] += 1
+        return 204, {}
+
+    def bring_down_endpoint_up(self) -> None:
+        self.down = LoopbackReceiver(self._answer, port=self.down_port).start()
+
+    def settled(self) -> bool:
+        with self.lock:
+            return (len(self.delivered["flaky"]) >= ALERT_RECORDS and len(self.delivered["down"]) >= ALERT_RECORDS
+                    and len(self.requests["hang"]) >= ALERT_RECORDS
+                    and all(n >= len(HANG_SCHEDULE) for n in self.requests["hang"].values()))
+
+    def verdict(self) -> dict:
+        with self.lock:
+            return {
+                "flaky_delivered": len(self.delivered["flaky"]), "flaky_twice": sum(n > 1 for n in self.delivered["flaky"].values()),
+                "down_delivered": len(self.delivered["down"]), "down_twice": sum(n > 1 for n in self.delivered["down"].values()),
+                "hang_attempts": sorted(set(self.requests["hang"].values())), "hang_records": len(self.requests["hang"]),
+                "bad_signatures": self.bad_signatures,
+            }
+
+    def passed(self, verdict: dict) -> bool:
+        return (verdict["flaky_delivered"] == verdict["down_delivered"] == verdict["hang_records"] == ALERT_RECORDS
+                and verdict["flaky_twice"] == verdict["down_twice"] == verdict["bad_signatures"] == 0
+                and verdict["hang_attempts"] == [len(HANG_SCHEDULE)])
+
+    def stop(self) -> None:
+        self.release.set()
+        self.up.stop()
+        if self.down is not None:
+            self.down.stop()
+
+
+def alert_record(run: str, model: str, i: int) -> bytes:
+    return json.dumps({"model": model, "version": 1, "kind": "data_drift", "id": f"{run}-w{i}:data_drift", "ts": time.time(),
+                       "drifted_columns": ["x"], "n_drifted": 1, "n_columns": 1, "share": 1.0}).encode()
+
+
 def plan(name: str, rng: random.Random, kills: int, freeze: float) -> Scenario:
     if name == "worker-kills":
         return Scenario(name, 2, sorted((rng.uniform(0.05, 0.85), ("kill", rng.randrange(2))) for _ in range(kills)))
@@ -96,6 +191,8 @@ def plan(name: str, rng: random.Random, kills: int, freeze: float) -> Scenario:
         return Scenario(name, 1, sorted((rng.uniform(0.1, 0.8), ("freeze", freeze)) for _ in range(2)))
     if name == "redis-kill":
         return Scenario(name, 1, [(rng.uniform(0.2, 0.7), ("redis-kill", 0))])
+    if name == "webhooks":
+        return Scenario(name, 1, [(0.5, ("endpoint-up", 0))])
     return Scenario(name, 1, [])
 
 
@@ -119,6 +216,10 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
     ensure_topics(settings)
     registry = Registry.from_url(settings.redis_url)
     model = f"{MODEL}-{scenario.name}"
+    webhooks = None
+    if scenario.name == "webhooks":
+        webhooks = Webhooks(state, model)
+        settings = dataclasses.replace(settings, alerts_file=str(webhooks.file))
     trained = train(data, "logreg", model, holdout=0.2, seed=seed)
     version = registry.register(artifact.dumps(trained, KEY), trained.metadata, alias="champion", reason="fault runner")
     workers = [WorkerProcess(dataclasses.replace(settings, web_port=free_port()), state / f"{tag}-w{i}.log").start()
@@ -147,6 +248,9 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
             os.kill(pid, signal.SIGSTOP)
             time.sleep(arg)
             os.kill(pid, signal.SIGCONT)
+        elif kind == "endpoint-up":
+            log(f"  {scenario.name}: the down endpoint comes up")
+            webhooks.bring_down_endpoint_up()
         elif kind == "redis-kill":
             log(f"  {scenario.name}: SIGKILL Redis, restart it from its append-only file")
             os.kill(redis_pid(base), signal.SIGKILL)
@@ -181,6 +285,9 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
             producer.send(settings.topic("labels"), key=f"{run}-{j}".encode(),
                           value=json.dumps({"id": f"{run}-{j}", "model": model, "label": data.targets[j % len(data.targets)]}).encode())
             labels_sent += 1
+        if webhooks is not None and i % max(1, n_events // ALERT_RECORDS) == 0 and i // max(1, n_events // ALERT_RECORDS) < ALERT_RECORDS:
+            record = alert_record(run, model, i)
+            producer.send(settings.topic("drift-events"), key=model.encode(), value=record)
         if i % poison_every == poison_every // 2:
             topic, key, value = poison(i // poison_every, run, good)
             if b'"model": "faults"' in value:
@@ -207,7 +314,8 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
                    {m.key.decode() for m in read(settings, "deadletter", 1500) if m.key}
         info = registry.snapshot_info(model) or {}
         examples = {json.loads(m.value)["id"] for m in read(settings, "training", 1500)}
-        if expected <= answered and info.get("n_learned", 0) >= len(examples) and info.get("version") == version:
+        if (expected <= answered and info.get("n_learned", 0) >= len(examples) and info.get("version") == version
+                and (webhooks is None or webhooks.settled())):
             break
         time.sleep(2)
     for w in workers:
@@ -244,6 +352,10 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
     }
     result["pass"] = (not missing and learned == reference.n_learned == len(example_ids) and same_answers
                       and not injector_errors and len(done_faults) == len(scenario.faults))
+    if webhooks is not None:
+        result["webhooks"] = webhooks.verdict()
+        result["pass"] = result["pass"] and webhooks.passed(result["webhooks"])
+        webhooks.stop()
     return result
 
 
@@ -254,7 +366,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1_000.0)
     parser.add_argument("--kills", type=int, default=4)
     parser.add_argument("--freeze-seconds", type=float, default=5.0)
-    parser.add_argument("--only", default="worker-kills,redis-freeze,redis-kill,calm")
+    parser.add_argument("--only", default="worker-kills,redis-freeze,redis-kill,webhooks,calm")
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="driftline-faults-"))
@@ -284,7 +396,8 @@ def main() -> int:
     for r in results:
         print(f"{'PASS' if r['pass'] else 'FAIL'} {r['scenario']}: missing {r['missing']}, duplicates {r['duplicates']}, "
               f"learned {r['learned']} of {r['examples']} examples (reference {r['reference_learned']}), "
-              f"same answers {r['same_answers']}, faults {r['faults']}" + (f", injector errors {r['injector_errors']}" if r["injector_errors"] else ""))
+              f"same answers {r['same_answers']}, faults {r['faults']}"
+              + (f", webhooks {r['webhooks']}" if "webhooks" in r else "") + (f", injector errors {r['injector_errors']}" if r["injector_errors"] else ""))
     return 0 if all(r["pass"] for r in results) else 1
 
 
