@@ -33,9 +33,11 @@ browser:
 	      && echo "installed chromium" || echo "could not install chromium: the browser test will be skipped"; \
 	  else echo "chromium missing and not root: the browser test will be skipped"; fi; }
 
-# Throughput of the score path against a plain aiokafka loop, on the embedded stack.
+# Throughput of the score path against a plain aiokafka loop, on the embedded stack; then what
+# monitoring costs, and the numpy drift check against Evidently's DataDriftPreset.
 bench: install
 	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/monitor_costs.py
 
 # Batch prediction of a 1M-row file against a plain River loop; full vs compact artifact sizes.
 bench-batch: install
