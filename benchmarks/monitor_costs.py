@@ -151,8 +151,9 @@ def against_evidently(repeat: int = 3) -> None:
         summaries = [summarize(b, baseline, seed=i) for i, b in enumerate(batches)]
         window = merge(summaries)
         ours = {c: r.drifted for c, r in compare(window, baseline).features.columns.items()}
-        check = timed(lambda: compare(merge(summaries), baseline), 50)
-        whole = timed(lambda: compare(merge([summarize(b, baseline, seed=i) for i, b in enumerate(batches)]), baseline), 5)
+        check = timed(partial(lambda parts: compare(merge(parts), baseline), summaries), 50)
+        whole = timed(partial(lambda chunks: compare(merge([summarize(b, baseline, seed=i) for i, b in enumerate(chunks)]), baseline),
+                              batches), 5)
         best = float("inf")
         for _ in range(repeat):
             started = time.perf_counter()

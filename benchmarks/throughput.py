@@ -20,7 +20,7 @@ The worker runs with drift monitoring on (the default: a summary of every scored
 for the cost of monitoring (the ratio uses the means; ``--monitoring-pairs N`` adds N more runs
 of a fresh worker with it on, then off, before the main one).
 
-    python benchmarks/throughput.py [--events 100000] [--rate 3000] [--seconds 10] [--label-delay 200] [--monitoring-pairs 0]
+    python benchmarks/throughput.py [--events 100000] [--rate HALF_THE_MAX] [--seconds 10] [--label-delay 200] [--monitoring-pairs 0]
 
 Starts its own embedded broker and Redis on free ports and stops them at the end.
 """
@@ -71,19 +71,23 @@ def own_cpu_seconds() -> float:
 
 
 class WorkerCpu:
-    """Events per CPU-second of the worker: from the first output seen to the last (robust to
-    other processes taking wall-clock time, which a 2-core machine shares with the broker)."""
+    """Events per CPU-second of the worker (of all of them, for several): from the first output
+    seen to the last (robust to other processes taking wall-clock time, which a 2-core machine
+    shares with the broker)."""
 
-    def __init__(self, pid: int):
-        self.pid, self.start = pid, None
+    def __init__(self, *pids: int):
+        self.pids, self.start = pids, None
+
+    def cpu(self) -> float:
+        return sum(process_cpu_seconds(pid) for pid in self.pids)
 
     def on_poll(self, watcher: OutputWatcher) -> None:
         if self.start is None and watcher.total:
-            self.start = (process_cpu_seconds(self.pid), watcher.total)
+            self.start = (self.cpu(), watcher.total)
 
     def rate(self, watcher: OutputWatcher) -> float:
         cpu, done = self.start
-        return (watcher.total - done) / max(1e-9, process_cpu_seconds(self.pid) - cpu)
+        return (watcher.total - done) / max(1e-9, self.cpu() - cpu)
 
 
 def scored_rate(watcher: OutputWatcher) -> float:
@@ -133,7 +137,8 @@ async def plain_aiokafka_loop(settings: Settings, predictor: Predictor, n_events
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000, help="backlog size for the throughput runs")
-    parser.add_argument("--rate", type=float, default=3_000.0, help="paced rate for the latency run (events/s)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="paced rate for the latency run (events/s; default: half the worker's rate measured in this run)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency run")
     parser.add_argument("--batch", type=int, default=500, help="batch size for both")
     parser.add_argument("--label-delay", type=int, default=200, help="events between an event and its label")
@@ -143,6 +148,7 @@ def main() -> int:
                         help="extra runs of a fresh worker with drift monitoring on, then off (the machine's load drifts)")
     args = parser.parse_args()
 
+    load_start = os.getloadavg()[0]
     state = Path(tempfile.mkdtemp(prefix="driftline-bench-"))
     base = Settings.from_env(
         {}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
@@ -248,9 +254,10 @@ def main() -> int:
                   f"and merging them {monitor.get('seconds', 0.0):.2f} s = {spent / (n / worker_cpu_rate):.1%} of the worker's "
                   f"{n / worker_cpu_rate:.1f} CPU-seconds", flush=True)
 
-            paced = int(args.rate * args.seconds)
+            latency_rate = args.rate or worker_rate / 2  # half the maximum just measured
+            paced = int(latency_rate * args.seconds)
             watcher = OutputWatcher(faust_settings, "lat-")
-            replay(faust_settings, data.rows, None, MODEL, limit=paced, rate=args.rate, run_id="lat")
+            replay(faust_settings, data.rows, None, MODEL, limit=paced, rate=latency_rate, run_id="lat")
             assert watcher.wait_for(paced, 120), f"latency run produced {watcher.total} of {paced}"
             latencies = watcher.latencies()
             watcher.close()
@@ -281,6 +288,31 @@ def main() -> int:
         unmonitored.append(fresh_worker("2", False))
         references.append(reference("2"))
 
+        # Scale-out: one worker, then two in one group, on a backlog of their own each; per CPU-second
+        # of all the workers (a 2-core machine shows per-core efficiency, not absolute scaling).
+        def worker_group(run: str, count: int) -> tuple[float, float]:
+            tag = f"bench-group{run}"
+            settings = Settings.from_env(base.to_env(), topic_prefix=f"{tag}-", app_id=tag)
+            ensure_topics(settings)
+            replay(settings, data.rows, None, MODEL, limit=n, run_id="tp")
+            watcher = OutputWatcher(settings, "tp-")
+            processes = [WorkerProcess(Settings.from_env(settings.to_env(), web_port=free_port()), state / f"worker-{tag}-{i}.log").start()
+                         for i in range(count)]
+            try:
+                cpu = WorkerCpu(*(p.process.pid for p in processes))
+                for process in processes:
+                    process.wait_ready(timeout=180)
+                assert watcher.wait_for(n, 600, on_poll=cpu.on_poll), f"{count} workers produced {watcher.total} of {n}"
+                rate, cpu_rate = scored_rate(watcher), cpu.rate(watcher)
+            finally:
+                watcher.close()
+                for process in processes:
+                    process.stop()
+            print(f"{count} worker(s) in one group: {rate:,.0f} events/s, {cpu_rate:,.0f} events per CPU-second", flush=True)
+            return rate, cpu_rate
+
+        scale_out = (worker_group("1", 1), worker_group("2", 2))
+
         # A challenger in shadow: every event is also scored by it and written to shadow-predictions.
         # Side by side with a run just before it without one.
         without_shadow = fresh_worker("5", True)
@@ -308,7 +340,13 @@ def main() -> int:
     print(f"| ratio with / without a challenger (the run before it, {without_shadow[0]:,.0f} events/s) | "
           f"{with_shadow[0] / without_shadow[0]:.2f} | {with_shadow[1] / without_shadow[1]:.2f} |")
     print(f"examples learned during the labelled run (from snapshots): {learned:,} of {n:,}")
-    print(f"latency event -> prediction at {args.rate:,.0f} events/s for {args.seconds:.0f} s: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    print(f"latency event -> prediction at {latency_rate:,.0f} events/s"
+          f"{' (half the maximum measured above)' if args.rate is None else ''} for {args.seconds:.0f} s: "
+          f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (fetch wait {base.fetch_max_wait_ms} ms, batch timeout {base.batch_timeout * 1000:.0f} ms)")
+    one, two = scale_out
+    print(f"scale-out on this machine: 1 worker {one[0]:,.0f} events/s, {one[1]:,.0f} events per CPU-second; "
+          f"2 workers {two[0]:,.0f} events/s, {two[1]:,.0f} events per CPU-second (all workers' CPU; ratio {two[1] / one[1]:.2f})")
+    print(f"load average (1 min) at the start {load_start:.2f}, at the end {os.getloadavg()[0]:.2f}")
     return 0
 
 

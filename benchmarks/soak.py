@@ -1,0 +1,159 @@
+"""Memory soak: one worker scores 1,000,000 events with labels flowing and predictions expiring,
+and its resident memory is sampled every 10 s. The promise: flat within ±10% once warm.
+
+The stream is paced (``--rate``); 70% of the events get a label ``--label-delay`` events later
+(learned: the label join, ``training``, the learner and its snapshots run all along), the other
+30% never do, so their remembered predictions expire after ``--pending-ttl`` seconds (the pending
+store's expiry and accounting run all along). Drift monitoring is on (the default). The table
+gives, per sample: seconds, events sent, predictions made (from ``/metrics``), examples learned,
+the worker's RSS, and the group's pending predictions. "Warm" is every sample after the first
+``--warmup`` share of the events; the verdict compares the warm samples' RSS with their median.
+
+    python benchmarks/soak.py [--events 1000000] [--rate 3000] [--label-delay 500] [--pending-ttl 60]
+
+Starts its own embedded broker and Redis on free ports and stops them at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from common import free_port
+
+from stream.dev.devstack import EmbeddedStack
+from stream.dev.replay import make_producer
+from stream.dev.workerproc import WorkerProcess
+from stream.model import artifact
+from stream.registry.registry import Registry
+from stream.settings import Settings
+from stream.training.datasets import load_dataset
+from stream.training.trainer import train
+from stream.transport.topics import ensure_topics
+
+MODEL = "soak"
+SAMPLE_SECONDS = 10.0
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def metric(url: str, name: str) -> float:
+    """The sum of a metric's samples in the worker's /metrics text."""
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return float("nan")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and not line.startswith("#") and (line[len(name)] in "{ "))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=float, default=3_000.0)
+    parser.add_argument("--label-delay", type=int, default=500)
+    parser.add_argument("--labelled", type=float, default=0.7, help="share of the events that get a label")
+    parser.add_argument("--pending-ttl", type=float, default=60.0)
+    parser.add_argument("--warmup", type=float, default=0.2, help="share of the events before the samples count")
+    args = parser.parse_args()
+
+    state = Path(tempfile.mkdtemp(prefix="driftline-soak-"))
+    settings = Settings.from_env({}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                                 web_port=free_port(), state_dir=str(state), signing_key="soak",
+                                 pending_ttl_seconds=args.pending_ttl, topic_prefix="soak-", app_id="driftline-soak")
+    samples: list[dict] = []
+    sent = [0]
+    with EmbeddedStack(settings, log=lambda m: None):
+        ensure_topics(settings)
+        data = load_dataset("phishing")
+        trained = train(data, "logreg", MODEL)
+        registry = Registry.from_url(settings.redis_url)
+        registry.register(artifact.dumps(trained, b"soak"), trained.metadata, alias="champion")
+        import redis
+
+        redis_client = redis.Redis.from_url(settings.redis_url)
+        worker = WorkerProcess(settings, state / "worker.log").start()
+        try:
+            worker.wait_ready(240, models=[MODEL])
+            pid = worker.process.pid
+            started = time.monotonic()
+            stop = threading.Event()
+
+            def sample() -> None:
+                info = registry.snapshot_info(MODEL) or {}
+                pending = (worker.health() or {}).get("pending") or {}
+                expired = redis_client.hget(f"driftline:{settings.app_id}:pending:stats", "expired")
+                samples.append({"t": time.monotonic() - started, "sent": sent[0],
+                                "predictions": metric(worker.url, "driftline_predictions_total"),
+                                "learned": info.get("n_learned", 0), "rss": rss_mib(pid), "open": pending.get("open"),
+                                "expired": int(expired or 0)})
+                s = samples[-1]
+                print(f"{s['t']:6.0f} s  sent {s['sent']:>9,}  predictions {s['predictions']:>11,.0f}  learned {s['learned']:>9,}  "
+                      f"RSS {s['rss']:7.1f} MiB  pending {s['open']}  expired {s['expired']}", flush=True)
+
+            def sampler() -> None:
+                while not stop.wait(SAMPLE_SECONDS):
+                    sample()
+
+            thread = threading.Thread(target=sampler, daemon=True)
+            sample()
+            thread.start()
+            producer = make_producer(settings)
+            events, labels = settings.topic("events"), settings.topic("labels")
+            rows, targets = data.rows, data.targets
+            for i in range(args.events):
+                event_id = f"s-{i}"
+                producer.send(events, key=event_id.encode(), value=json.dumps(
+                    {"id": event_id, "model": MODEL, "features": rows[i % len(rows)], "ts": time.time()}).encode())
+                j = i - args.label_delay
+                if j >= 0 and (j % 10) < round(args.labelled * 10):
+                    producer.send(labels, key=f"s-{j}".encode(), value=json.dumps(
+                        {"id": f"s-{j}", "model": MODEL, "label": targets[j % len(targets)]}).encode())
+                sent[0] = i + 1
+                ahead = (i + 1) / args.rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+            producer.flush()
+            producer.close()
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and metric(worker.url, "driftline_predictions_total") < args.events:
+                time.sleep(2)
+            stop.set()
+            thread.join()
+            sample()
+        finally:
+            worker.stop()
+
+    warm = [s for s in samples if s["sent"] >= args.warmup * args.events]
+    median = statistics.median(s["rss"] for s in warm)
+    low, high = min(s["rss"] for s in warm), max(s["rss"] for s in warm)
+    print()
+    print(f"{args.events:,} events at {args.rate:,.0f}/s, {args.labelled:.0%} labelled {args.label_delay} events behind, "
+          f"predictions without a label expire after {args.pending_ttl:.0f} s; load average at the end {os.getloadavg()[0]:.2f}")
+    print("| seconds | events sent | predictions | examples learned | worker RSS (MiB) | pending | expired |")
+    print("|---|---|---|---|---|---|---|")
+    for s in samples:
+        print(f"| {s['t']:.0f} | {s['sent']:,} | {s['predictions']:,.0f} | {s['learned']:,} | {s['rss']:.1f} | {s['open']} | {s['expired']} |")
+    spread = max(median - low, high - median) / median
+    print()
+    print(f"warm samples (after {args.warmup:.0%} of the events): RSS {low:.1f} to {high:.1f} MiB, median {median:.1f}: "
+          f"within ±{spread:.1%} of the median -> {'FLAT' if spread <= 0.10 else 'NOT FLAT'} (bound ±10%)")
+    return 0 if spread <= 0.10 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
