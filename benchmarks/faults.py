@@ -20,8 +20,10 @@ The verifier prints per scenario: events in, unique predictions, dead letters by
 (good events with neither: must be 0), duplicate predictions (at-least-once: bounded by the
 batches a crash can repeat), labels in, examples on ``training``, examples the champion learned
 and examples learned twice (must be 0), and whether the champion's answers on a probe set equal
-those of the same model learning the same examples in the same order in this process. It ends
-with one line per scenario, PASS or FAIL with the numbers.
+those of the same model learning the same examples in the same order in this process; whether
+the drift monitor's windows (closed and open) hold exactly one row per scoring; and at most one
+deployment decision per retrain trigger. It ends with one line per scenario, PASS or FAIL with
+the numbers.
 
 In ``webhooks`` the verifier also checks every endpoint: each of the records sent to
 ``drift-events`` delivered exactly once by ``webhook-id`` to the flaky and the down-then-up
@@ -60,6 +62,7 @@ from stream.dev.webhook_receiver import LoopbackReceiver
 from stream.dev.workerproc import WorkerProcess
 from stream.learning.learner import ModelLearner
 from stream.model import artifact
+from stream.monitoring.store import DriftStore
 from stream.registry.registry import Registry
 from stream.settings import Settings
 from stream.training.datasets import load_dataset
@@ -71,10 +74,15 @@ MODEL = "faults"
 LABEL_DELAY = 100
 
 
+POISON_KINDS = ["oversized", "truncated", "nested", "huge", "bytes", "duplicate", "unknown-label", "wrong-label"]
+#: Faust's default commit interval (broker_commit_interval): what a SIGKILL can repeat is what
+#: was scored since the last commit, plus the batches in flight (a second's worth, generously).
+COMMIT_INTERVAL_SECONDS = 2.8
+
+
 def poison(i: int, run: str, good: dict) -> tuple[str, bytes | None, bytes]:
     """(topic, key, value) of the i-th poison message of a run."""
-    kinds = ["oversized", "truncated", "nested", "huge", "bytes", "duplicate", "unknown-label", "wrong-label"]
-    kind = kinds[i % len(kinds)]
+    kind = POISON_KINDS[i % len(POISON_KINDS)]
     key = f"{run}-poison-{i}".encode()
     if kind == "oversized":
         return "events", key, json.dumps({"id": key.decode(), "model": MODEL, "features": good, "pad": "x" * 70_000}).encode()
@@ -212,7 +220,7 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
                  state: Path, log) -> dict:
     tag = f"f-{scenario.name}"
     settings = dataclasses.replace(base, topic_prefix=f"{tag}-", app_id=f"driftline-{tag}", session_timeout_seconds=8.0,
-                                   snapshot_every_examples=500, snapshot_every_seconds=1.0)
+                                   snapshot_every_examples=500, snapshot_every_seconds=1.0, drift_keep_windows=10_000)
     ensure_topics(settings)
     registry = Registry.from_url(settings.redis_url)
     model = f"{MODEL}-{scenario.name}"
@@ -228,7 +236,7 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
         w.wait_ready(240, models=[model])
     run = f"{tag}-{seed}"
     producer = make_producer(settings)
-    sent_good, labels_sent, poison_sent = [], 0, Counter()
+    sent_good, labels_sent, poison_sent, poison_kinds = [], 0, Counter(), Counter()
     faults = list(scenario.faults)
     done_faults = []
     started = time.monotonic()
@@ -294,6 +302,7 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
                 value = value.replace(b'"model": "faults"', f'"model": "{model}"'.encode())
             producer.send(settings.topic(topic), key=key, value=value)
             poison_sent[topic] += 1
+            poison_kinds[POISON_KINDS[(i // poison_every) % len(POISON_KINDS)]] += 1
         ahead = (i + 1) / rate - (time.monotonic() - started)
         if ahead > 0:
             time.sleep(ahead)
@@ -343,15 +352,36 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
     same_answers = served is not None and all(
         served.model.predict_proba_one(dict(x)) == reference.model.predict_proba_one(dict(x)) for x in probe)
     learned_twice = max(0, learned - len(example_ids))
+    # Duplicates beyond the poison's own (an id sent twice is answered twice): at most what each
+    # kill can repeat.
+    kills = sum(1 for _, kind in done_faults if kind == "kill")
+    fault_duplicates = duplicates - poison_kinds["duplicate"]
+    duplicate_bound = int(kills * rate * (COMMIT_INTERVAL_SECONDS + 1.0))
+    # Drift windows: every scoring summarised exactly once (at-least-once scoring repeats some
+    # events; each scoring is a prediction and a summary row, so the windows' rows, closed and
+    # open, must equal the prediction messages of the model).
+    drift = DriftStore.from_url(settings.redis_url)
+    closed_rows = sum(w["n_rows"] for w in drift.windows(model))
+    open_window = drift.load_open(model)
+    open_rows = json.loads(open_window[1])["n_rows"] if open_window else 0
+    window_rows = closed_rows + open_rows
+    scorings = sum(1 for p in predictions if p.get("model") == model)
+    # Deployment decisions: at most one per retrain trigger (none happen with deploy_policy off;
+    # the controller's crash test is tests/test_deployment_integration.py).
+    decisions = Counter(r.get("trigger") for r in (json.loads(m.value) for m in read(settings, "drift-events") if m.value)
+                        if r.get("kind") in ("deployed", "challenger_discarded", "rolled_back") and r.get("model") == model)
+    decided_twice = sum(1 for n in decisions.values() if n > 1)
     result = {
         "scenario": scenario.name, "events": n_events, "poison": dict(poison_sent), "unique_predictions": len(predicted),
         "deadletters": dict(Counter(d["reason"] for d in deadletters)), "missing": len(missing), "duplicates": duplicates,
         "labels": labels_sent, "examples": len(example_ids), "learned": learned, "learned_twice": learned_twice,
         "reference_learned": reference.n_learned, "same_answers": same_answers, "faults": done_faults,
         "seconds": round(streamed, 1), "injector_errors": injector_errors,
+        "fault_duplicates": fault_duplicates, "duplicate_bound": duplicate_bound, "window_rows": window_rows, "scorings": scorings, "decisions": sum(decisions.values()), "decided_twice": decided_twice,
     }
     result["pass"] = (not missing and learned == reference.n_learned == len(example_ids) and same_answers
-                      and not injector_errors and len(done_faults) == len(scenario.faults))
+                      and not injector_errors and len(done_faults) == len(scenario.faults)
+                      and window_rows == scorings and not decided_twice and fault_duplicates <= duplicate_bound)
     if webhooks is not None:
         result["webhooks"] = webhooks.verdict()
         result["pass"] = result["pass"] and webhooks.passed(result["webhooks"])
@@ -385,18 +415,20 @@ def main() -> int:
     print()
     print(f"seed {args.seed}, {args.events:,} events per scenario at {args.rate:,.0f}/s, 1% poison")
     print("| scenario | faults | events | unique predictions | dead letters | missing | duplicates | labels | "
-          "examples | learned | learned twice | same answers as fault-free | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "examples | learned | learned twice | same answers as fault-free | drift window rows / scorings | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         dead = ", ".join(f"{k} {v}" for k, v in sorted(r["deadletters"].items()))
         print(f"| {r['scenario']} | {len(r['faults'])} | {r['events']:,} | {r['unique_predictions']:,} | {dead} | {r['missing']} | "
               f"{r['duplicates']} | {r['labels']:,} | {r['examples']:,} | {r['learned']:,} | {r['learned_twice']} | "
-              f"{'yes' if r['same_answers'] else 'NO'} | {r['seconds']} |")
+              f"{'yes' if r['same_answers'] else 'NO'} | {r['window_rows']:,} / {r['scorings']:,} | {r['seconds']} |")
     print()
     for r in results:
-        print(f"{'PASS' if r['pass'] else 'FAIL'} {r['scenario']}: missing {r['missing']}, duplicates {r['duplicates']}, "
+        print(f"{'PASS' if r['pass'] else 'FAIL'} {r['scenario']}: missing {r['missing']}, duplicates {r['duplicates']} "
+              f"({r['fault_duplicates']} from faults, bound {r['duplicate_bound']}), "
               f"learned {r['learned']} of {r['examples']} examples (reference {r['reference_learned']}), "
-              f"same answers {r['same_answers']}, faults {r['faults']}"
+              f"same answers {r['same_answers']}, drift window rows {r['window_rows']} for {r['scorings']} scorings, "
+              f"decisions {r['decisions']} ({r['decided_twice']} triggers decided twice), faults {r['faults']}"
               + (f", webhooks {r['webhooks']}" if "webhooks" in r else "") + (f", injector errors {r['injector_errors']}" if r["injector_errors"] else ""))
     return 0 if all(r["pass"] for r in results) else 1
 
