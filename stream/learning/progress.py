@@ -72,10 +72,13 @@ class BrokerProgressWatcher:
         self.progress = ScoringProgress()
         self._consumer = None
         self.failures = 0
+        self.retry_at = 0.0  # after failures, the next try waits (a new client each second would pile up)
 
     def sample(self) -> None:
         from kafka import KafkaConsumer, TopicPartition
 
+        if time.monotonic() < self.retry_at:
+            return
         try:
             if self._consumer is None:
                 self._consumer = KafkaConsumer(bootstrap_servers=self.servers, group_id=self.group,
@@ -87,9 +90,10 @@ class BrokerProgressWatcher:
             committed = {tp.partition: self._consumer.committed(tp) for tp in partitions}
         except Exception as exc:  # broker away: held labels wait (they are kept in Redis) until it answers
             self.failures += 1
-            if self.failures == 1 or self.failures % 60 == 0:
+            if self.failures == 1 or self.failures % 20 == 0:
                 log.warning("cannot read how far the scorers have got (held labels wait): %s: %s", type(exc).__name__, exc)
             self.close()
+            self.retry_at = time.monotonic() + min(30.0, 2.0 ** min(self.failures, 5))
             return
         self.failures = 0
         self.progress.observe(at, {tp.partition: end for tp, end in ends.items()}, committed)
