@@ -146,6 +146,9 @@ def main() -> int:
                         help="only compare event loops: this many pairs of fresh workers, asyncio then uvloop (monitoring on)")
     parser.add_argument("--monitoring-pairs", type=int, default=0,
                         help="extra runs of a fresh worker with drift monitoring on, then off (the machine's load drifts)")
+    parser.add_argument("--latency-waits", default="",
+                        help="only the latency at half the maximum, for each FETCH_MS/BATCH_TIMEOUT_S pair (for example "
+                             "'100/0.05,20/0.01'): a fresh worker measures its maximum on the backlog, then is paced at half")
     args = parser.parse_args()
 
     load_start = os.getloadavg()[0]
@@ -208,6 +211,40 @@ def main() -> int:
             print(f"driftline worker ({settings.event_loop}), monitoring {'on' if monitoring else 'off'}: {rate:,.0f} events/s, "
                   f"{cpu_rate:,.0f} events per CPU-second", flush=True)
             return rate, cpu_rate
+
+        if args.latency_waits:
+            rows = []
+            for i, pair in enumerate(args.latency_waits.split(",")):
+                fetch_ms, batch_timeout = pair.split("/")
+                tag = f"bench-lat{i}"
+                settings = Settings.from_env(base.to_env(), topic_prefix=f"{tag}-", app_id=tag,
+                                             fetch_max_wait_ms=int(fetch_ms), batch_timeout=float(batch_timeout))
+                ensure_topics(settings)
+                replay(settings, data.rows, None, MODEL, limit=n, run_id="tp")
+                watcher = OutputWatcher(settings, "tp-")
+                process = WorkerProcess(settings, state / f"worker-{tag}.log").start()
+                try:
+                    process.wait_ready(timeout=180)
+                    assert watcher.wait_for(n, 600), f"worker ({tag}) produced {watcher.total} of {n}"
+                    maximum = scored_rate(watcher)
+                    watcher.close()
+                    paced = int(maximum / 2 * args.seconds)
+                    watcher = OutputWatcher(settings, "lat-")
+                    replay(settings, data.rows, None, MODEL, limit=paced, rate=maximum / 2, run_id="lat")
+                    assert watcher.wait_for(paced, 120), f"latency run produced {watcher.total} of {paced}"
+                    latencies = watcher.latencies()
+                finally:
+                    watcher.close()
+                    process.stop()
+                rows.append((fetch_ms, batch_timeout, maximum, percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000))
+                print(f"fetch wait {fetch_ms} ms, batch timeout {batch_timeout} s: maximum {maximum:,.0f} events/s; at half: "
+                      f"p50 {rows[-1][3]:.0f} ms, p99 {rows[-1][4]:.0f} ms", flush=True)
+            print()
+            print("| fetch wait (ms) | batch timeout (s) | maximum (events/s) | p50 at half (ms) | p99 at half (ms) |")
+            print("|---|---|---|---|---|")
+            for fetch_ms, batch_timeout, maximum, p50, p99 in rows:
+                print(f"| {fetch_ms} | {batch_timeout} | {maximum:,.0f} | {p50:.0f} | {p99:.0f} |")
+            return 0
 
         if args.loop_pairs:
             loops = {"asyncio": [], "uvloop": []}
