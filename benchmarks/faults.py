@@ -332,10 +332,11 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
 
     # The verifier ------------------------------------------------------------------------------
     predictions = [json.loads(m.value) for m in read(settings, "predictions")]
-    deadletters = [json.loads(m.value) for m in read(settings, "deadletter")]
+    deadletter_messages = read(settings, "deadletter")
+    deadletters = [json.loads(m.value) for m in deadletter_messages]
     training = [m for m in read(settings, "training") if m.key == model.encode()]
     predicted = Counter(p["id"] for p in predictions)
-    dead_keys = {d.get("event_id") for d in deadletters} | {m.key.decode() for m in read(settings, "deadletter") if m.key}
+    dead_keys = {d.get("event_id") for d in deadletters} | {m.key.decode() for m in deadletter_messages if m.key}
     missing = sorted(e for e in expected if e not in predicted and e not in dead_keys)
     duplicates = sum(n - 1 for n in predicted.values() if n > 1)
     example_ids = Counter(json.loads(m.value)["id"] for m in training)

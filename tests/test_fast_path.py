@@ -38,6 +38,14 @@ def run(coro):
     return asyncio.new_event_loop().run_until_complete(coro)
 
 
+async def until(condition, what: str, timeout: float = 5.0) -> None:
+    """Let the loop run until ``condition()`` holds (a deadline, no fixed sleep)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"no {what} within {timeout}s"
+        await asyncio.sleep(0)
+
+
 def test_a_message_the_stream_has_room_for_is_handed_over_inline():
     async def scenario():
         handover, got = Handover(), []
@@ -62,7 +70,7 @@ def test_a_hand_over_that_must_wait_for_room_goes_through_wait_first_and_complet
             got.append(message)
 
         task = asyncio.ensure_future(handover._deliver(put, "m"))
-        await asyncio.sleep(0.05)
+        await until(lambda: handover.wait_first_calls == 1, "hand-over waiting for room")
         assert got == [] and not task.done()
         room.set()
         await asyncio.wait_for(task, 5)
@@ -76,18 +84,22 @@ def test_a_rebalance_interrupts_a_waiting_hand_over_and_the_message_is_not_deliv
     """What Faust does: the rebalance (suspend_flow set) wins the race and the hand-over is
     cancelled; the message is fetched again from the committed offset after the rebalance."""
     async def scenario():
-        handover, got, room = Handover(), [], asyncio.Event()
+        handover, got, cancelled, room = Handover(), [], [], asyncio.Event()
 
         async def put(message):
-            await room.wait()
+            try:
+                await room.wait()
+            except asyncio.CancelledError:
+                cancelled.append(message)
+                raise
             got.append(message)
 
         task = asyncio.ensure_future(handover._deliver(put, "m"))
-        await asyncio.sleep(0.05)
+        await until(lambda: handover.wait_first_calls == 1, "hand-over waiting for room")
         handover.suspend_flow.set()
         await asyncio.wait_for(task, 5)
+        await until(lambda: cancelled == ["m"], "cancelled hand-over")
         room.set()  # room comes after the rebalance: too late, the hand-over was cancelled
-        await asyncio.sleep(0.05)
         return handover, got
 
     handover, got = run(scenario())
@@ -100,7 +112,7 @@ def test_while_the_flow_is_suspended_every_hand_over_is_faust_s_own():
 
         async def put(message):
             started.append(message)
-            await asyncio.sleep(10)
+            await asyncio.Event().wait()  # a buffer that never gets room
 
         handover.suspend_flow.set()
         await asyncio.wait_for(handover._deliver(put, "m"), 5)
@@ -119,7 +131,7 @@ def test_an_error_raised_after_the_hand_over_waited_reaches_the_drain_loop():
             raise RuntimeError("stream closed")
 
         task = asyncio.ensure_future(handover._deliver(put, "m"))
-        await asyncio.sleep(0.05)
+        await until(lambda: handover.wait_first_calls == 1, "hand-over waiting for room")
         room.set()
         with pytest.raises(RuntimeError, match="stream closed"):
             await asyncio.wait_for(task, 5)
