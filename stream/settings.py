@@ -235,7 +235,7 @@ class Settings:
     retrain_cooldown_seconds: float = _setting(600.0, _float(0.0), "After a retrain is decided (promoted, discarded or rolled back), a model's next drift waits this long.")
     retrain_specs: str = _setting("", _specs, "Model specs the retrain tries, comma-separated (empty: the champion's own); the best on the hold-out wins.")
     retrain_buffer: int = _setting(20_000, _int(100), "Recent labeled examples kept per model for retraining.")
-    retrain_min_examples: int = _setting(2000, _int(50), "Labeled examples after the drift a retrain waits for (and trains on, with any more since).")
+    retrain_min_examples: int = _setting(500, _int(50), "Labeled examples after the drift a retrain waits for (and trains on, with any more since).")
     retrain_holdout: float = _setting(0.2, _float(0.05, 0.5), "Most recent share of the retrain window kept to compare candidates and measure the challenger.")
     promote_alpha: float = _setting(0.01, _float(1e-6, 0.5), "The sequential test promotes when its e-value reaches 1/alpha (false-promotion probability at most alpha).")
     promote_min_disagreements: int = _setting(30, _int(1), "...with at least this many disagreements between champion and challenger...")

@@ -240,7 +240,7 @@ class Controller:
         champion = self._champion(name)
         await asyncio.to_thread(self.registry.set_alias, name, "challenger", version,
                                 f"retrained after {state['trigger']}", "controller")
-        await self.learners.move(name, champion.version, version)
+        await self.learners.move(name, champion.version, version, catch_up_from=state["window"]["to"])
         fields = {"version": version, "parent_version": champion.version, "window": state["window"]}
         if result is not None:
             fields.update(spec=result["spec"], holdout=result["holdout"], candidates=result["candidates"],

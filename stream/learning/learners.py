@@ -153,10 +153,20 @@ class Learners:
             learner.buffer = None
             learner.concept = None
 
-    async def move(self, name: str, champion: int, challenger: int | None) -> None:
+    @staticmethod
+    def _catch_up(learner: ModelLearner, buffer: ExampleBuffer, position: int, offsets: dict[int, int]) -> None:
+        for x, y in buffer.since(position):
+            learner.model.learn_one(x, y)
+        learner.offsets = dict(offsets)  # it has learned what the champion has: a replay skips the same
+
+    async def move(self, name: str, champion: int, challenger: int | None, catch_up_from: int | None = None) -> None:
         """Rearrange a model's learners after its aliases moved (promotion, rollback, a challenger
         added or removed): a version that keeps serving keeps everything it learned, in its new
-        role. Then checkpoint and publish them at once, so the scorers follow without waiting."""
+        role. Then checkpoint and publish them at once, so the scorers follow without waiting.
+
+        ``catch_up_from``: a challenger loaded now (a retrain's) first learns the champion's
+        examples from that buffer position on, those that arrived while it was being trained, so
+        it joins knowing what the champion knows."""
         current = {alias: self.learners.pop((name, alias)) for alias in ALIASES if (name, alias) in self.learners}
         buffer = current["champion"].buffer if "champion" in current else None
         by_version = {learner.version: learner for learner in current.values()}
@@ -167,6 +177,8 @@ class Learners:
             if learner is None:
                 learner = await asyncio.to_thread(self._load_one, name, alias, version)
                 if alias == "challenger":
+                    if catch_up_from is not None and buffer is not None and "champion" in current:
+                        await asyncio.to_thread(self._catch_up, learner, buffer, catch_up_from, current["champion"].offsets)
                     self._take_role(learner, alias)  # tested from the moment it joins
             elif learner.alias != alias:
                 self._take_role(learner, alias, buffer)

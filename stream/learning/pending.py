@@ -36,6 +36,7 @@ from typing import Any, Iterable
 import redis.asyncio as aioredis
 
 from stream.serving.scoring import Scored
+from stream.wire.jsonbytes import dumps
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +162,8 @@ class PendingStore:
             await _execute(pipe)
             return 0
         bucket = int(time.time() // self.bucket_seconds)
-        encode = json.JSONEncoder(separators=(",", ":")).encode
         keys = [self.ns + "e:" + s.event_id for s in scored]
-        values = [encode({"m": s.model, "v": s.version, "f": s.features, "p": s.prediction, "t": s.ts_event, "b": bucket})
+        values = [dumps({"m": s.model, "v": s.version, "f": s.features, "p": s.prediction, "t": s.ts_event, "b": bucket})
                   for s in scored]
         await self._set_many(keys=keys, args=[self.ttl, *values], client=pipe)
         pipe.hincrby(self.ns + f"b:{bucket}", "written", len(scored))

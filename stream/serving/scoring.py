@@ -7,7 +7,6 @@ dead letter with its reason.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections import Counter
@@ -26,6 +25,7 @@ from stream.wire.events import (
     prediction_record,
     training_example,
 )
+from stream.wire.jsonbytes import dumps
 
 from .model_cache import ModelCache
 
@@ -250,4 +250,4 @@ def _error_result(body: Any, reason: str, detail: str) -> dict:
 
 
 def _dumps(record: dict) -> bytes:
-    return json.dumps(record, separators=(",", ":"), default=str).encode()
+    return dumps(record)
