@@ -65,6 +65,8 @@ class Metrics:
                                      ["model", "kind"], registry=r)
         self.alert_deliveries = Counter("driftline_alert_deliveries", "Alert delivery attempts, by endpoint and outcome "
                                         "(delivered, retry, failed, gone).", ["endpoint", "outcome"], registry=r)
+        self.gc_pauses = Histogram("driftline_gc_pause_seconds", "Garbage collections of this worker, by generation "
+                                   "(scoring stops for each).", ["generation"], buckets=BATCH_BUCKETS, registry=r)
         self.state = StateCollector()
         r.register(self.state)
 

@@ -204,6 +204,8 @@ def test_the_dashboard_in_chromium_shows_the_model_live_the_drift_and_its_action
         return learned.get(MODEL, 0) >= 1000 and lag["driftline_adaptation_lag_seconds_count"] >= 1
 
     wait_until(learned_and_served, 120, "examples learned and an adaptation lag measured")
+    collected = {s.labels["generation"] for s in metric_samples(dash)["driftline_gc_pause_seconds"] if s.name.endswith("_count") and s.value > 0}
+    assert "0" in collected  # the worker's collections are timed
     scores = {s.labels["column"]: s.value for s in metric_samples(dash)["driftline_drift_score"] if s.labels["model"] == MODEL}
     assert {"salary", "age", "car"} <= set(scores) and scores["salary"] > scores["car"]
     if os.environ.get("DRIFTLINE_UPDATE_README_SCREENSHOT"):
