@@ -49,6 +49,24 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def broker_pid(port: int) -> int | None:
+    """The embedded broker's process (the one listening on ``port``)."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "tansu" in cmdline and f":{port}" in cmdline:
+                return int(proc.name)
+    return None
+
+
 def metric(url: str, name: str) -> float:
     """The sum of a metric's samples in the worker's /metrics text."""
     try:
@@ -89,6 +107,8 @@ def main() -> int:
         try:
             worker.wait_ready(240, models=[MODEL])
             pid = worker.process.pid
+            broker = broker_pid(int(settings.broker_servers[0].rsplit(":", 1)[1]))
+            cpu_before = {"at": time.monotonic(), "worker": cpu_seconds(pid), "broker": cpu_seconds(broker) if broker else 0.0}
             started = time.monotonic()
             stop = threading.Event()
 
@@ -96,13 +116,18 @@ def main() -> int:
                 info = registry.snapshot_info(MODEL) or {}
                 pending = (worker.health() or {}).get("pending") or {}
                 expired = redis_client.hget(f"driftline:{settings.app_id}:pending:stats", "expired")
-                samples.append({"t": time.monotonic() - started, "sent": sent[0],
+                now = {"at": time.monotonic(), "worker": cpu_seconds(pid), "broker": cpu_seconds(broker) if broker else 0.0}
+                span = max(1e-6, now["at"] - cpu_before["at"])
+                busy = {k: (now[k] - cpu_before[k]) / span if span > 1.0 else float("nan") for k in ("worker", "broker")}
+                cpu_before.update(now)
+                samples.append({"worker_cpu": busy["worker"], "broker_cpu": busy["broker"] if broker else float("nan"),"t": time.monotonic() - started, "sent": sent[0],
                                 "predictions": metric(worker.url, "driftline_predictions_total"),
                                 "learned": info.get("n_learned", 0), "rss": rss_mib(pid), "open": pending.get("open"),
                                 "expired": int(expired or 0)})
                 s = samples[-1]
                 print(f"{s['t']:6.0f} s  sent {s['sent']:>9,}  predictions {s['predictions']:>11,.0f}  learned {s['learned']:>9,}  "
-                      f"RSS {s['rss']:7.1f} MiB  pending {s['open']}  expired {s['expired']}", flush=True)
+                      f"RSS {s['rss']:7.1f} MiB  pending {s['open']}  expired {s['expired']}  "
+                      f"CPU worker {s['worker_cpu']:.0%} broker {s['broker_cpu']:.0%}", flush=True)
 
             def sampler() -> None:
                 while not stop.wait(SAMPLE_SECONDS):
@@ -142,10 +167,11 @@ def main() -> int:
     print()
     print(f"{args.events:,} events at {args.rate:,.0f}/s, {args.labelled:.0%} labelled {args.label_delay} events behind, "
           f"predictions without a label expire after {args.pending_ttl:.0f} s; load average at the end {os.getloadavg()[0]:.2f}")
-    print("| seconds | events sent | predictions | examples learned | worker RSS (MiB) | pending | expired |")
-    print("|---|---|---|---|---|---|---|")
+    print("| seconds | events sent | predictions | behind | examples learned | worker RSS (MiB) | pending | expired | worker CPU | broker CPU |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for s in samples:
-        print(f"| {s['t']:.0f} | {s['sent']:,} | {s['predictions']:,.0f} | {s['learned']:,} | {s['rss']:.1f} | {s['open']} | {s['expired']} |")
+        print(f"| {s['t']:.0f} | {s['sent']:,} | {s['predictions']:,.0f} | {s['sent'] - s['predictions']:,.0f} | {s['learned']:,} | "
+              f"{s['rss']:.1f} | {s['open']} | {s['expired']} | {s['worker_cpu']:.0%} | {s['broker_cpu']:.0%} |")
     growth = high / first - 1
     print()
     print(f"warm samples (after {args.warmup:.0%} of the events): RSS {first:.1f} MiB at first, at most {high:.1f} MiB "
