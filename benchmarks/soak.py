@@ -117,10 +117,11 @@ def main() -> int:
                 pending = (worker.health() or {}).get("pending") or {}
                 expired = redis_client.hget(f"driftline:{settings.app_id}:pending:stats", "expired")
                 now = {"at": time.monotonic(), "worker": cpu_seconds(pid), "broker": cpu_seconds(broker) if broker else 0.0}
-                span = max(1e-6, now["at"] - cpu_before["at"])
-                busy = {k: (now[k] - cpu_before[k]) / span if span > 1.0 else float("nan") for k in ("worker", "broker")}
+                span = now["at"] - cpu_before["at"]
+                busy = {k: (now[k] - cpu_before[k]) / span if span > 1.0 and (k == "worker" or broker) else float("nan")
+                        for k in ("worker", "broker")}  # nan: no interval yet, or no broker found
                 cpu_before.update(now)
-                samples.append({"worker_cpu": busy["worker"], "broker_cpu": busy["broker"] if broker else float("nan"),"t": time.monotonic() - started, "sent": sent[0],
+                samples.append({"worker_cpu": busy["worker"], "broker_cpu": busy["broker"], "t": now["at"] - started, "sent": sent[0],
                                 "predictions": metric(worker.url, "driftline_predictions_total"),
                                 "learned": info.get("n_learned", 0), "rss": rss_mib(pid), "open": pending.get("open"),
                                 "expired": int(expired or 0)})

@@ -110,7 +110,7 @@ class Scorer:
                     raise event
                 model = event.model or self.default_model
                 record, scored, example = self._score_event(event, model, predictors, now)
-                outputs.append(Output(event.id.encode(), _dumps(record), True, scored, example))
+                outputs.append(Output(event.id.encode(), dumps(record), True, scored, example))
                 self.scored += 1
                 made[(model, scored.version)] += 1
             except InvalidInput as error:
@@ -126,7 +126,7 @@ class Scorer:
                     event_id=event.id if isinstance(event, Event) else None,
                     model=model,
                 )
-                outputs.append(Output(message.key, _dumps(record), False))
+                outputs.append(Output(message.key, dumps(record), False))
         for (model, version), n in made.items():
             METRICS.predictions.labels(model=model, version=str(version)).inc(n)
             self._served(predictors.get(model), now)
@@ -164,7 +164,7 @@ class Scorer:
                 if "proba" in result:
                     record["proba"] = result["proba"]
                 record.update(ts_event=event.ts_event, ts_scored=now, alias="challenger")
-                records.append((event.event_id.encode(), _dumps(record)))
+                records.append((event.event_id.encode(), dumps(record)))
             except Exception:
                 self.shadow_failures += 1
         self.shadowed += len(records)
@@ -247,7 +247,3 @@ def _error_result(body: Any, reason: str, detail: str) -> dict:
     if not isinstance(event_id, (str, int)) or isinstance(event_id, bool):
         event_id = None
     return {"id": event_id, "error": {"reason": reason, "detail": detail}}
-
-
-def _dumps(record: dict) -> bytes:
-    return dumps(record)
