@@ -12,7 +12,9 @@ before and after the worker; the ratio uses the mean. Then the
 worker gets a paced stream for the latency figures (event timestamp to scoring). Last, the same
 worker reads a second backlog whose labels flow on ``labels`` ``--label-delay`` events behind
 their events, so the label join, the ``training`` topic and the learner share the process with
-scoring: events per second with and without labels flowing.
+scoring: events per second with and without labels flowing (per CPU-second, the worker's CPU from
+before the first labelled event to the snapshot that holds the last example, so that the learning
+after the last prediction counts too).
 
 The worker runs with drift monitoring on (the default: a summary of every scored batch goes to
 ``monitoring``, and the worker's monitor merges them into windows); a worker with
@@ -229,7 +231,7 @@ def main() -> int:
                     maximum = scored_rate(watcher)
                     watcher.close()
                     paced = int(maximum / 2 * args.seconds)
-                    watcher = OutputWatcher(settings, "lat-")
+                    watcher = OutputWatcher(settings, "lat-", from_now=True)
                     replay(settings, data.rows, None, MODEL, limit=paced, rate=maximum / 2, run_id="lat")
                     assert watcher.wait_for(paced, 120), f"latency run produced {watcher.total} of {paced}"
                     latencies = watcher.latencies()
@@ -293,7 +295,7 @@ def main() -> int:
 
             latency_rate = args.rate or worker_rate / 2  # half the maximum just measured
             paced = int(latency_rate * args.seconds)
-            watcher = OutputWatcher(faust_settings, "lat-")
+            watcher = OutputWatcher(faust_settings, "lat-", from_now=True)
             replay(faust_settings, data.rows, None, MODEL, limit=paced, rate=latency_rate, run_id="lat")
             assert watcher.wait_for(paced, 120), f"latency run produced {watcher.total} of {paced}"
             latencies = watcher.latencies()
@@ -303,17 +305,20 @@ def main() -> int:
             registry = Registry.from_url(base.redis_url)
             learned_before = (registry.snapshot_info(MODEL) or {}).get("n_learned", 0)
             watcher = OutputWatcher(faust_settings, "tpl-")
+            # The worker scores while the backlog is produced, and learns after its last prediction:
+            # its CPU counts from before the first event to the snapshot holding the last example.
+            cpu_before = WorkerCpu(worker.process.pid).cpu()
             replay(faust_settings, data.rows, data.targets, MODEL, limit=n, label_delay=args.label_delay, run_id="tpl")
-            cpu = WorkerCpu(worker.process.pid)
-            assert watcher.wait_for(n, 600, on_poll=cpu.on_poll), f"worker with labels produced {watcher.total} of {n}"
-            labelled_rate, labelled_cpu_rate = scored_rate(watcher), cpu.rate(watcher)
+            assert watcher.wait_for(n, 600), f"worker with labels produced {watcher.total} of {n}"
+            labelled_rate = scored_rate(watcher)
             watcher.close()
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 learned = (registry.snapshot_info(MODEL) or {}).get("n_learned", 0) - learned_before
                 if learned >= n:
                     break
-                time.sleep(1)
+                time.sleep(0.2)
+            labelled_cpu_rate = n / (WorkerCpu(worker.process.pid).cpu() - cpu_before)
             print(f"driftline worker, labels flowing: {labelled_rate:,.0f} events/s; {learned:,} examples learned", flush=True)
             monitoring = (worker.health() or {}).get("monitoring") or {}
             print(f"  monitoring on: {monitoring.get('monitor', {}).get('windows_closed', 0)} windows closed, "
