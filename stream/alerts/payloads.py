@@ -115,6 +115,19 @@ def slack_body(record: dict, count: int, first_id: str, last_id: str) -> bytes:
     return json.dumps({"text": describe(record, count)}).encode()
 
 
+def _metric(value: float) -> str:
+    """A metric with three decimals; an integer too large for a float (a record from outside) as
+    +/-inf instead of an error.
+
+    >>> _metric(0.81234), _metric(3), _metric(10 ** 400)
+    ('0.812', '3.000', 'inf')
+    """
+    try:
+        return f"{float(value):.3f}"
+    except OverflowError:
+        return "inf" if value > 0 else "-inf"
+
+
 def describe(record: dict, count: int = 1) -> str:
     """One human line for a record (Slack text, logs, the demo)."""
     kind, model, version = record.get("kind"), record.get("model"), record.get("version")
@@ -127,7 +140,7 @@ def describe(record: dict, count: int = 1) -> str:
     elif kind == "concept_drift":
         metrics = record.get("metrics")
         metrics = metrics if isinstance(metrics, dict) else {}
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
+        shown = ", ".join(f"{k} {_metric(v)}" for k, v in metrics.items() if isinstance(v, (int, float)))
         detail = f"the {record.get('detector')} detector fired at example {record.get('position')}" + (f" ({shown})" if shown else "")
     elif kind in ("deployed", "rolled_back", "challenger_discarded"):
         detail = f"version {record.get('from_version')} -> {record.get('to_version')}: {record.get('reason')}"
