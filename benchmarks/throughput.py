@@ -307,7 +307,7 @@ def main() -> int:
             watcher = OutputWatcher(faust_settings, "tpl-")
             # The worker scores while the backlog is produced, and learns after its last prediction:
             # its CPU counts from before the first event to the snapshot holding the last example.
-            cpu_before = WorkerCpu(worker.process.pid).cpu()
+            cpu_before = process_cpu_seconds(worker.process.pid)
             replay(faust_settings, data.rows, data.targets, MODEL, limit=n, label_delay=args.label_delay, run_id="tpl")
             assert watcher.wait_for(n, 600), f"worker with labels produced {watcher.total} of {n}"
             labelled_rate = scored_rate(watcher)
@@ -318,7 +318,7 @@ def main() -> int:
                 if learned >= n:
                     break
                 time.sleep(0.2)
-            labelled_cpu_rate = n / (WorkerCpu(worker.process.pid).cpu() - cpu_before)
+            labelled_cpu_rate = n / (process_cpu_seconds(worker.process.pid) - cpu_before)
             print(f"driftline worker, labels flowing: {labelled_rate:,.0f} events/s; {learned:,} examples learned", flush=True)
             monitoring = (worker.health() or {}).get("monitoring") or {}
             print(f"  monitoring on: {monitoring.get('monitor', {}).get('windows_closed', 0)} windows closed, "
