@@ -5,7 +5,8 @@ faust-streaming 0.15 hard-codes ``fetch_max_wait_ms=1500`` for the worker's cons
 Kafka answers a fetch as soon as one byte is there, so the wait rarely matters; the embedded
 Tansu broker holds fetches much closer to the full wait, which put ~1.2 s of latency on every
 event at moderate rates (measured by benchmarks/throughput.py). The wait is set from
-``DRIFTLINE_FETCH_MAX_WAIT_MS`` before the consumer starts.
+``DRIFTLINE_FETCH_MAX_WAIT_MS`` before the consumer starts, and grows while the broker answers
+fetches without the records it has (:mod:`stream.transport.fetchwait`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from stream.transport import fetchwait
+
 #: The longest each stop hook may take (Redis away: give up; the events are delivered again).
 STOP_HOOK_SECONDS = 10.0
 
@@ -27,6 +30,10 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # aiokafka reads this when it builds its fetcher in start(); no public setter exists.
         consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms
         return consumer
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        fetchwait.install(self._consumer, self.consumer.fetch_wait)
 
 
 class _Resume:
@@ -76,6 +83,7 @@ class _Consumer(faust_aiokafka.Consumer):
     delivered_waiting = 0  # messages whose hand-over suspended (or came while the flow was suspended)
 
     def _new_consumer_thread(self) -> _ConsumerThread:
+        self.fetch_wait = fetchwait.AdaptiveFetchWait(self.app.fetch_max_wait_ms)
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _deliver(self, callback: Callable[[Any], Awaitable[Any]], message: Any) -> None:

@@ -107,6 +107,7 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
                 "models": cache.describe(),
                 "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in _assignment(app)),
                 "delivery": _delivery(app),
+                "consumer": _consumer(app),
                 "learners": sorted(f"{name}/{alias}" for name, alias in learning.learners.learners),
                 "pending": {"remembering": remembering, "not_remembered_here": pending.not_remembered,
                             "open": pending.open_entries, "labels_replayed_here": learning.joiner.replayed},
@@ -489,6 +490,30 @@ def _delivery(app: faust.App) -> dict:
     """How the consumer handed messages to the agents (stream.transport.faust_app._Consumer)."""
     consumer = app.consumer
     return {"inline": getattr(consumer, "delivered_inline", 0), "waiting": getattr(consumer, "delivered_waiting", 0)}
+
+
+def _consumer(app: faust.App) -> dict:
+    """Where the consumer stands per partition, and what holds it back: partitions paused because
+    their stream buffer filled (Faust's flow control), and whether flow is suspended (a rebalance).
+    ``behind`` is the broker's high-water mark less the next offset to hand over."""
+    consumer = app.consumer
+    try:
+        read, committed = dict(consumer._read_offset), dict(consumer._committed_offset)
+        partitions = {}
+        for tp in sorted(_assignment(app)):
+            highwater = consumer.highwater(tp)
+            next_offset = read[tp] + 1 if read.get(tp) is not None else committed.get(tp)
+            partitions[f"{tp.topic}:{tp.partition}"] = {
+                "read": read.get(tp), "committed": committed.get(tp), "highwater": highwater,
+                "behind": highwater - next_offset if highwater is not None and next_offset is not None else None}
+        fetch_wait = getattr(consumer, "fetch_wait", None)
+        return {"flow_active": bool(consumer.flow_active),
+                "fetch_wait": fetch_wait.describe() if fetch_wait is not None else None,
+                "buffer_full": sorted(f"{tp.topic}:{tp.partition}" for tp in consumer._buffered_partitions),
+                "paused": sorted(f"{tp.topic}:{tp.partition}" for tp in consumer._paused_partitions),
+                "unacked": len(consumer._unacked_messages), "partitions": partitions}
+    except Exception as exc:  # consumer not started yet
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def _assignment(app: faust.App) -> set:
