@@ -136,6 +136,15 @@ async def plain_aiokafka_loop(settings: Settings, predictor: Predictor, n_events
         await pending.redis.aclose()
 
 
+def fetch_wait_reached(process: WorkerProcess) -> str:
+    """The highest fetch wait the worker's consumer used and how many fetches the broker starved
+    (``stream/transport/fetchwait.py``), from its /health."""
+    wait = (((process.health(timeout=10) or {}).get("consumer") or {}).get("fetch_wait")) or {}
+    if not wait:
+        return "unknown"
+    return f"{wait['highest_ms']} ms ({wait['starved_fetches']} starved of {wait['fetches']:,} fetches)"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000, help="backlog size for the throughput runs")
@@ -235,17 +244,18 @@ def main() -> int:
                     replay(settings, data.rows, None, MODEL, limit=paced, rate=maximum / 2, run_id="lat")
                     assert watcher.wait_for(paced, 120), f"latency run produced {watcher.total} of {paced}"
                     latencies = watcher.latencies()
+                    grown = fetch_wait_reached(process)
                 finally:
                     watcher.close()
                     process.stop()
-                rows.append((fetch_ms, batch_timeout, maximum, percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000))
+                rows.append((fetch_ms, batch_timeout, maximum, percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000, grown))
                 print(f"fetch wait {fetch_ms} ms, batch timeout {batch_timeout} s: maximum {maximum:,.0f} events/s; at half: "
-                      f"p50 {rows[-1][3]:.0f} ms, p99 {rows[-1][4]:.0f} ms", flush=True)
+                      f"p50 {rows[-1][3]:.0f} ms, p99 {rows[-1][4]:.0f} ms; fetch wait reached {grown}", flush=True)
             print()
-            print("| fetch wait (ms) | batch timeout (s) | maximum (events/s) | p50 at half (ms) | p99 at half (ms) |")
-            print("|---|---|---|---|---|")
-            for fetch_ms, batch_timeout, maximum, p50, p99 in rows:
-                print(f"| {fetch_ms} | {batch_timeout} | {maximum:,.0f} | {p50:.0f} | {p99:.0f} |")
+            print("| fetch wait (ms) | batch timeout (s) | maximum (events/s) | p50 at half (ms) | p99 at half (ms) | fetch wait reached |")
+            print("|---|---|---|---|---|---|")
+            for fetch_ms, batch_timeout, maximum, p50, p99, grown in rows:
+                print(f"| {fetch_ms} | {batch_timeout} | {maximum:,.0f} | {p50:.0f} | {p99:.0f} | {grown} |")
             return 0
 
         if args.loop_pairs:
@@ -299,6 +309,7 @@ def main() -> int:
             replay(faust_settings, data.rows, None, MODEL, limit=paced, rate=latency_rate, run_id="lat")
             assert watcher.wait_for(paced, 120), f"latency run produced {watcher.total} of {paced}"
             latencies = watcher.latencies()
+            latency_fetch_wait = fetch_wait_reached(worker)
             watcher.close()
 
             # Learning on: a backlog with its labels flowing behind the events.
@@ -384,7 +395,8 @@ def main() -> int:
     print(f"examples learned during the labelled run (from snapshots): {learned:,} of {n:,}")
     print(f"latency event -> prediction at {latency_rate:,.0f} events/s"
           f"{' (half the maximum measured above)' if args.rate is None else ''} for {args.seconds:.0f} s: "
-          f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (fetch wait {base.fetch_max_wait_ms} ms, batch timeout {base.batch_timeout * 1000:.0f} ms)")
+          f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (fetch wait {base.fetch_max_wait_ms} ms, batch timeout {base.batch_timeout * 1000:.0f} ms; "
+          f"the fetch wait reached {latency_fetch_wait})")
     one, two = scale_out
     print(f"scale-out on this machine: 1 worker {one[0]:,.0f} events/s, {one[1]:,.0f} events per CPU-second; "
           f"2 workers {two[0]:,.0f} events/s, {two[1]:,.0f} events per CPU-second (all workers' CPU; ratio {two[1] / one[1]:.2f})")

@@ -15,13 +15,13 @@ stream.model.schema.InvalidInput: missing_id: the event has no 'id'
 from __future__ import annotations
 
 import base64
-import json
 import math
 import time
 from typing import Any, NamedTuple
 
 from stream.model.decoding import decode_json, is_finite_number
 from stream.model.schema import InvalidInput
+from stream.wire.jsonbytes import dumps
 
 #: A dead letter keeps at most this much of the original message (an oversized event would
 #: otherwise make a dead letter too large for the broker, and so be lost).
@@ -132,10 +132,10 @@ class Example(NamedTuple):
 def training_example(event_id: str, model: str, version: Any, features: dict, label: Any, prediction: Any,
                      ts_event: float | None) -> bytes:
     """One ``training`` value (keyed by model name)."""
-    return json.dumps({
+    return dumps({
         "id": event_id, "model": model, "version": version, "features": features, "label": label,
         "prediction": prediction, "ts_event": ts_event, "ts_label": time.time(),
-    }, separators=(",", ":"), default=str).encode()
+    })
 
 
 def parse_training_example(raw: bytes | None) -> Example:
