@@ -256,13 +256,26 @@ def test_a_snapshot_forged_without_the_signing_key_is_refused_by_the_scorers(das
     champion = registry.aliases(MODEL)["champion"]
     wait_until(lambda: ((dash.worker.health() or {}).get("models") or {}).get(MODEL, {}).get("loaded_version") == champion, 60,
                "the worker serving the current champion")
+    # The learner may still be learning the browser test's labels; a snapshot of its own published
+    # right after the forged one would replace it before the worker looks. Wait until it rests.
+    revisions = []
+
+    def learner_at_rest():
+        revisions.append((registry.snapshot_info(MODEL) or {}).get("revision"))
+        return len(revisions) >= 4 and len(set(revisions[-4:])) == 1
+
+    wait_until(learner_at_rest, 180, "the learner publishing no new snapshot for 1.5 s")
     forged = train(agrawal(500, 41), "hoeffding-tree", MODEL, holdout=0.1)
     info = dict(registry.snapshot_info(MODEL) or {}, n_learned=0)
     revision = registry.publish_snapshot(MODEL, "champion", champion, artifact.dumps(forged, b"not-the-key"), info)
 
     def refused():
-        health = dash.worker.health() or {}
-        return "signature" in str((health.get("models") or {}).get(MODEL, {}).get("error"))
+        # Kept after the learner's next snapshot replaces the forged one (it keeps learning the
+        # browser test's labels); the refresh's own load error shows only until then.
+        served = ((dash.worker.health() or {}).get("models") or {}).get(MODEL, {})
+        return ("signature" in str(served.get("error"))
+                or (served.get("refused_snapshot") or {}).get("revision") == revision
+                and "signature" in served["refused_snapshot"]["error"])
 
     wait_until(refused, 30, "the forged snapshot refused")
     status, answer = call(dash, "POST", "/predict", {"model": MODEL, "features": agrawal(1, 42).rows[0]})

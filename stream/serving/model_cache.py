@@ -62,6 +62,9 @@ class ModelCache:
         self.baseline_errors: dict[str, str] = {}  # model -> why its baseline cannot be used
         self.known: dict[str, int | None] = {}  # every registered model -> champion version
         self.load_errors: dict[str, str] = {}  # model -> why its champion could not be loaded
+        # model -> the last published snapshot this worker refused (a forged or corrupt one): kept
+        # after a newer snapshot replaces it, which a busy learner does within a tenth of a second.
+        self.refused_snapshots: dict[str, dict] = {}
         self.redis_ok = False
         self.last_error: str | None = None
         self.last_refresh_started = float("-inf")
@@ -186,6 +189,7 @@ class ModelCache:
                     predictor = await asyncio.to_thread(self._load_snapshot, name, current.version, alias)
                 except Exception as exc:  # the refresh tries again
                     log.warning("cannot load the published snapshot of %s/%s: %s: %s", name, alias, type(exc).__name__, exc)
+                    self._refused(name, alias, revision, exc)
                     continue
                 if predictor is not None and served.get(name) is current:
                     # One assignment: atomic for a batch.
@@ -194,6 +198,10 @@ class ModelCache:
                     else:
                         self.challengers = dict(self.challengers, **{name: predictor})
                     self.pushed += 1
+
+    def _refused(self, name: str, alias: str, revision: int | None, exc: Exception) -> None:
+        self.refused_snapshots[name] = {"alias": alias, "revision": revision, "error": f"{type(exc).__name__}: {exc}",
+                                        "at": time.time()}
 
     def _load_snapshot(self, name: str, version: int, alias: str = "champion") -> Predictor | None:
         """The alias's latest published snapshot of ``version`` (None if the version moved on)."""
@@ -298,6 +306,7 @@ class ModelCache:
                 "challenger": self.challengers[name].version if name in self.challengers else None,
                 "challenger_snapshot": self.challengers[name].snapshot if name in self.challengers else None,
                 "error": self.load_errors.get(name),
+                "refused_snapshot": self.refused_snapshots.get(name),
                 "baseline": self.baselines[name].baseline.id if name in self.baselines else None,
                 "baseline_error": self.baseline_errors.get(name),
             }
