@@ -6,6 +6,8 @@ them takes longer than the wait, it answers every fetch with an empty record set
 mark beyond the fetch offset, and a consumer with that wait never reads another record: found by
 ``benchmarks/soak.py`` at 1,000 events/s with a 20 ms wait, after about 150,000 events; a plain
 aiokafka consumer on the same log read nothing at 20 ms, a little at 50 ms, everything at 100 ms.
+(Tansu's memory engine lists a partition's stored batches from the first one on every fetch and
+stops when the wait runs out: the time grows with the number of batches the partition ever held.)
 Apache Kafka answers as soon as data is there, so with it the wait stays where it was set.
 
 :class:`AdaptiveFetchWait` holds the wait: it doubles when a fetch comes back *starved* (a
