@@ -7,20 +7,15 @@ from __future__ import annotations
 import asyncio
 
 import faust
+from async_helpers import run
+from async_helpers import until as shared_until
 
 from stream.transport.batching import ready_batches
 
 
-def run(coro):
-    return asyncio.new_event_loop().run_until_complete(coro)
-
-
 async def until(condition, what: str, timeout: float = 10.0) -> None:
-    """Let the loop run until ``condition()`` holds (a deadline, no fixed sleep)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"no {what} within {timeout}s"
-        await asyncio.sleep(0.001)
+    # Polled every millisecond rather than spun: these scenarios may wait up to 20 s.
+    await shared_until(condition, what, timeout, poll=0.001)
 
 
 # ready_batches on a real Faust stream (an in-memory channel) --------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import mode
 import pytest
+from async_helpers import run, until
 
 from stream.transport.faust_app import _Consumer
 
@@ -32,18 +33,6 @@ class Handover(mode.Service):
     async def wait_first(self, *coros, timeout=None):
         self.wait_first_calls += 1
         return await super().wait_first(*coros, timeout=timeout)
-
-
-def run(coro):
-    return asyncio.new_event_loop().run_until_complete(coro)
-
-
-async def until(condition, what: str, timeout: float = 5.0) -> None:
-    """Let the loop run until ``condition()`` holds (a deadline, no fixed sleep)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"no {what} within {timeout}s"
-        await asyncio.sleep(0)
 
 
 def test_a_message_the_stream_has_room_for_is_handed_over_inline():
