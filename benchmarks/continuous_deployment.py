@@ -162,7 +162,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=250.0)
     parser.add_argument("--label-delay", type=int, default=300)
     parser.add_argument("--retrain-specs", default="arf")
-    parser.add_argument("--retrain-min-examples", type=int, default=250)
+    parser.add_argument("--retrain-min-examples", type=int, default=100)
     parser.add_argument("--stationary", type=int, default=200_000)
     parser.add_argument("--stationary-rate", type=float, default=2000.0)
     args = parser.parse_args()
@@ -237,6 +237,10 @@ def loop_summary(result: dict, run: dict, args) -> None:
     result["promotions"] = len(deployed)
     result["false_triggers"] = len([r for r in records if r["kind"] in ("concept_drift", "data_drift") and r["ts"] < change_at])
     result["spec"] = registered[0]["spec"] if registered else None
+    # Where the events after the change went: each step of the loop, in events after the change.
+    steps = [r for r in records if r["ts"] >= change_at and r["kind"] in ("concept_drift", "data_drift", "retrain_started",
+                                                                          "challenger_registered", "deployed")]
+    result["timeline"] = ", ".join(f"{r['kind']} {bisect.bisect_left(sent, r['ts']) - args.before:,}" for r in steps[:6])
     if deployed:
         result["promoted_s"] = deployed[0]["ts"] - change_at
         result["promoted_events"] = bisect.bisect_left(sent, deployed[0]["ts"]) - args.before
@@ -272,7 +276,8 @@ def print_row(r: dict) -> None:
     print(f"{r['scenario']} seed {r['seed']}: frozen {fmt(r['frozen'])} online {fmt(r['off'])} loop {fmt(r['auto'])} "
           f"arf {fmt(r['arf'])} drift-retraining {fmt(r['drift_retraining'])}; detected after {fmt(r['detected_s'], '{:.1f}')} s "
           f"({r['detected_by']}), promoted after {fmt(r['promoted_s'], '{:.1f}')} s / {fmt(r['promoted_events'], '{:,}')} events, "
-          f"spec {r['spec']}, retrains {r['retrains']}, promotions {r['promotions']}, test {r['test']}", flush=True)
+          f"spec {r['spec']}, retrains {r['retrains']}, promotions {r['promotions']}, test {r['test']}; "
+          f"events after the change: {r.get('timeline') or '-'}", flush=True)
 
 
 def print_table(rows: list[dict], stationary: dict | None, args) -> None:

@@ -167,7 +167,23 @@ def test_a_retrained_challenger_catches_up_with_the_examples_that_arrived_while_
     champion, challenger, learned = asyncio.run(scenario())
     assert len(learned) == 80 and learned[0][1] == stream.targets[220] and learned[-1][1] == stream.targets[299]
     assert challenger.offsets == champion.offsets and challenger.offsets  # a replay skips what both learned
-    assert challenger.paired.n == 0  # caught up, not tested: the test starts with the next example
+    # Each example caught up on was tested first, paired with the champion's own test-then-train
+    # error on it: replayed here with fresh copies of the two models.
+    from stream.model.predictor import Predictor
+
+    def prequential_errors(examples):
+        predictor = Predictor.from_artifact(artifact.loads(artifact.dumps(trained, KEY), KEY))
+        errors = []
+        for x, y in examples:
+            errors.append(0.0 if predictor.predict(x)["prediction"] == y else 1.0)
+            predictor.model.learn_one(x, y)
+        return errors
+
+    everything = champion.buffer.since(0)
+    champion_errors, challenger_errors = prequential_errors(everything)[220:], prequential_errors(everything[220:])
+    b = sum(c == 1.0 and h == 0.0 for c, h in zip(champion_errors, challenger_errors))
+    c = sum(c == 0.0 and h == 1.0 for c, h in zip(champion_errors, challenger_errors))
+    assert (challenger.paired.n, challenger.paired.b, challenger.paired.c) == (80, b, c) and b + c > 0
 
 
 def test_a_model_whose_loop_fails_does_not_stop_the_other_models_decisions():
@@ -258,6 +274,48 @@ def test_a_tick_follows_a_phase_that_moved_on_with_the_next_and_stops_where_it_h
     learning = SimpleNamespace(lock=asyncio.Lock(), learners=Learners())
     asyncio.run(tick(app, settings, topics, learning, deployment, lambda: SimpleNamespace(models=lambda: ["m"])))
     assert seen == ["idle", "waiting", "training", "shadow"] and STEPS_PER_TICK >= 4
+    assert deployment.controller.busy  # in the loop: the next ticks come sooner
     seen.clear()
     asyncio.run(tick(app, settings, topics, learning, deployment, lambda: SimpleNamespace(models=lambda: ["m"])))
     assert seen == ["shadow"]  # a phase that holds is looked at once per tick
+    following.update(shadow="idle", idle="idle")  # decided, and nothing new
+    asyncio.run(tick(app, settings, topics, learning, deployment, lambda: SimpleNamespace(models=lambda: ["m"])))
+    assert not deployment.controller.busy
+
+
+def test_a_finished_retrain_wakes_the_tick_at_once():
+    """The tick sleeps up to a quarter of a second between looks; a retrain that finishes (or a
+    trigger stored) must not wait for it: every event until the promotion is served by the old model."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from stream.deployment.controller import Controller, Policy
+    from stream.learning.learner import ExampleBuffer
+
+    buffer = ExampleBuffer(100)
+    for i in range(40):
+        buffer.append({"x": float(i % 10)}, i % 10 > 4)
+    parent = {"name": "m", "task": "binary_classification", "model_spec": "logreg", "schema": {"features": {"x": "number"}},
+              "classes": [False, True], "positive_class": True}
+    champion = SimpleNamespace(version=1, metadata=parent, buffer=buffer)
+    policy = Policy.from_settings(Settings.from_env({}))
+    controller = Controller(policy, None, None, SimpleNamespace(learners={("m", "champion"): champion}), None, None)
+    executor = ThreadPoolExecutor(1)
+    controller.pool = lambda: executor
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await controller.wait_for_work(0.05)  # nothing happens: the timeout
+        assert loop.time() - started >= 0.04
+        controller._start_training("m", {"trigger": "t1", "position": 0, "window": {"from": 0, "to": 40, "n": 40}})
+        await controller.wait_for_work(60.0)  # without the nudge: a minute
+        return loop.time() - started
+
+    try:
+        woken_after = asyncio.run(scenario())
+    finally:
+        executor.shutdown()
+    assert controller.training["m"].done() and woken_after < 30.0
+    data, metadata, summary = controller.training["m"].result()
+    assert summary["spec"] == "logreg" and metadata["retrain"]["trigger"] == "t1"

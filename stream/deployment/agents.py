@@ -37,8 +37,11 @@ from .store import DeployStore
 
 log = logging.getLogger(__name__)
 
-#: How often each worker looks at the models it decides for (seconds).
+#: How often each worker looks at the models it decides for (seconds)...
 TICK_SECONDS = 0.25
+#: ...and while one of them is in the loop (waiting for examples, training, in shadow, on probation):
+#: the paired test passes after a few dozen labeled examples, which arrive in a fraction of a second.
+BUSY_TICK_SECONDS = 0.05
 #: Phases one model may go through in one tick.
 STEPS_PER_TICK = 4
 
@@ -100,8 +103,10 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
     reject = partial(reject_into, deployment.deadletters)
 
     async def take_triggers(batch) -> None:
-        messages = messages_of(batch)
+        messages, stored = messages_of(batch), deployment.triggers_stored
         await asyncio.to_thread(deployment.isolation.run, messages, keep_triggers, reject)
+        if deployment.triggers_stored > stored:
+            controller.nudge()
         await deployment.deadletters.flush(send_deadletters)
 
     @app.agent(app.topic(topics.drift, partitions=settings.partitions), name="triggers", concurrency=1)
@@ -110,14 +115,16 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
             await until_done(partial(take_triggers, batch), "storing drift triggers")
             METRICS.events.labels(topic=topics.drift).inc(len(batch))
 
-    @app.timer(TICK_SECONDS)
-    async def deploy_tick() -> None:
-        try:
-            await tick(app, settings, topics, learning, deployment, registry)
-        except Exception as exc:  # Redis or the broker away: the next tick goes on from the stored intent
-            deployment.errors += 1
-            deployment.last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("deployment tick failed: %s", deployment.last_error)
+    @app.task
+    async def deploy_ticks() -> None:
+        while not app.should_stop:
+            await controller.wait_for_work(BUSY_TICK_SECONDS if controller.busy else TICK_SECONDS)
+            try:
+                await tick(app, settings, topics, learning, deployment, registry)
+            except Exception as exc:  # Redis or the broker away: the next tick goes on from the stored intent
+                deployment.errors += 1
+                deployment.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("deployment tick failed: %s", deployment.last_error)
 
     async def stop_retraining() -> None:
         controller.close()
@@ -138,12 +145,13 @@ async def tick(app: Any, settings: Settings, topics: TopicNames, learning: Learn
     if deployment.policy.mode != "off":
         controller.pool()  # the retraining process, spawned and warmed before the first drift needs it
     pending = await asyncio.to_thread(store.pending, names)
+    busy = False
     for name in names:
         state, untaken, commands = pending[name]
         if state.get("phase", "idle") == "idle" and untaken <= 0 and commands <= 0 and name not in controller.training:
             continue  # nothing to do: the usual case, one Redis round trip for all models
         try:
-            await step_model(settings, learning, deployment, name, state, commands)
+            busy = await step_model(settings, learning, deployment, name, state, commands) != "idle" or busy
         except Exception as exc:
             if is_infrastructure(exc):
                 raise  # Redis or the broker away: the whole tick waits for the next
@@ -156,13 +164,15 @@ async def tick(app: Any, settings: Settings, topics: TopicNames, learning: Learn
             deployment.model_errors[name] = error
         else:
             deployment.model_errors.pop(name, None)
+    controller.busy = busy or bool(controller.training)
 
 
-async def step_model(settings: Settings, learning: Learning, deployment: Deployment, name: str, state: dict, commands: int) -> None:
+async def step_model(settings: Settings, learning: Learning, deployment: Deployment, name: str, state: dict, commands: int) -> str:
+    """Carry out a model's commands and move it on; returns the phase it is left in."""
     store, controller = deployment.store, deployment.controller
     async with learning.lock:
         if not await learning.learners.ensure(name, partition_of(name, settings.partitions)):
-            return  # no champion: nothing to decide
+            return "idle"  # no champion: nothing to decide
         for _ in range(commands):
             command = await asyncio.to_thread(store.next_command, name)
             if command is None:
@@ -178,6 +188,7 @@ async def step_model(settings: Settings, learning: Learning, deployment: Deploym
             state = await asyncio.to_thread(store.state, name)
             if state.get("phase", "idle") == phase:
                 break
+        return state.get("phase", "idle")
 
 
 async def run_command(deployment: Deployment, name: str, command: dict) -> None:

@@ -93,7 +93,27 @@ class Controller:
         self.key = key
         self.training: dict[str, asyncio.Future] = {}  # model -> its retrain running in the process below
         self.decisions = 0  # records sent by this worker (for /health)
+        self.busy = False  # a model of this worker is somewhere in the loop: look more often
         self._pool: ProcessPoolExecutor | None = None
+        self._wake: asyncio.Event | None = None
+
+    # Waking the tick ----------------------------------------------------------------------------------
+    def nudge(self) -> None:
+        """Something a phase waits for has happened (a trigger stored, a retrain finished): look
+        now, not at the next tick. Every event served between the drift and the promotion is
+        served by the old model."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Until :meth:`nudge` is called or ``timeout`` seconds pass."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        self._wake.clear()
 
     def pool(self) -> ProcessPoolExecutor:
         """One process for retraining: a forest takes seconds of CPU, which in a thread of the worker
@@ -261,6 +281,7 @@ class Controller:
         work = partial(retrain_signed, examples, parent, [s for s in specs if s], self.policy.holdout, context, self.key)
         log.info("%s: retraining %s on %d examples after %s", name, "/".join(s for s in specs if s), len(examples), state["trigger"])
         self.training[name] = asyncio.get_running_loop().run_in_executor(self.pool(), work)
+        self.training[name].add_done_callback(lambda _: self.nudge())
 
     def _registered_for(self, name: str, trigger: str) -> int | None:
         for record in reversed(self.registry.versions(name)):

@@ -123,22 +123,42 @@ class ExampleBuffer:
     >>> restored.restore(saved + [(5, {"x": 5}, True)], seen=5)  # position 5 is not in the checkpoint
     >>> restored.seen, restored.since(0)
     (5, [({'x': 2}, False), ({'x': 3}, True), ({'x': 4}, True)])
+
+    Each example also keeps the champion's test-then-train error on it (in memory only: after a
+    restart it is unknown), so a challenger that learns the example later can be tested on it first:
+
+    >>> buffer.append({"x": 5}, True, champion_error=1.0)
+    >>> buffer.since_with_errors(4)
+    [({'x': 4}, True, None), ({'x': 5}, True, 1.0)]
     """
 
     def __init__(self, size: int):
         self.examples: deque = deque(maxlen=size)
+        self.champion_errors: deque = deque(maxlen=size)  # aligned with ``examples``; None: unknown
         self.seen = 0
         self.unsaved: list[tuple[int, dict, Any]] = []
 
-    def append(self, x: dict, y: Any) -> None:
+    def append(self, x: dict, y: Any, champion_error: float | None = None) -> None:
         self.examples.append((x, y))
+        self.champion_errors.append(champion_error)
         self.unsaved.append((self.seen, x, y))
         self.seen += 1
 
+    def _held_since(self, position: int) -> int:
+        return min(len(self.examples), max(0, self.seen - position))
+
     def since(self, position: int) -> list[tuple[dict, Any]]:
         """The examples from ``position`` on (those still held)."""
-        keep = min(len(self.examples), max(0, self.seen - position))
+        keep = self._held_since(position)
         return list(self.examples)[len(self.examples) - keep:] if keep else []
+
+    def since_with_errors(self, position: int) -> list[tuple[dict, Any, float | None]]:
+        """:meth:`since`, each example with the champion's test-then-train error on it."""
+        keep = self._held_since(position)
+        if not keep:
+            return []
+        errors = list(self.champion_errors)[len(self.champion_errors) - keep:]
+        return [(x, y, error) for (x, y), error in zip(self.since(position), errors)]
 
     def take_unsaved(self) -> list[tuple[int, dict, Any]]:
         unsaved, self.unsaved = self.unsaved, []
@@ -153,6 +173,8 @@ class ExampleBuffer:
         by_position = {int(position): (x, y) for position, x, y in rows if 0 <= int(position) < seen}
         self.examples.clear()
         self.examples.extend(by_position[p] for p in sorted(by_position)[-self.examples.maxlen:])
+        self.champion_errors.clear()
+        self.champion_errors.extend([None] * len(self.examples))
         self.seen = seen
         self.unsaved = []
 
@@ -220,17 +242,27 @@ class ModelLearner:
         self.metrics.update(y, y_pred, proba)
         self.model.learn_one(x, y)
         self.n_learned += 1
+        error = self._error(y, y_pred)
         if self.buffer is not None:
-            self.buffer.append(x, y)
-        if self.metrics.task == REGRESSION:
-            error = abs(float(y) - float(y_pred))
-        else:
-            error = 0.0 if y_pred == y else 1.0
+            self.buffer.append(x, y, champion_error=error)
         if self.concept is not None and self.concept.update(error):
             self.concept_drifts.append(concept_record(
                 self.name, self.version, self.alias, self.concept.to_dict(), self.concept.last_drift, event_id=event_id,
                 partition=partition, offset=offset, metrics=self.metrics.recent(), ts=time.time(),
             ))
+        return error
+
+    def _error(self, y: Any, y_pred: Any) -> float:
+        """What the concept detector and the paired test compare: 0/1, or the absolute error."""
+        if self.metrics.task == REGRESSION:
+            return abs(float(y) - float(y_pred))
+        return 0.0 if y_pred == y else 1.0
+
+    def test_then_train(self, x: dict, y: Any) -> float:
+        """Learn an example the champion has already been tested on (validated features), first
+        predicting it: the error, for the paired test. No ids, offsets or metrics: a catch-up."""
+        error = self._error(y, self.predictor.predict(x)["prediction"])
+        self.model.learn_one(x, y)
         return error
 
     def note_label(self, ts_label: float | None) -> None:

@@ -155,8 +155,14 @@ class Learners:
 
     @staticmethod
     def _catch_up(learner: ModelLearner, buffer: ExampleBuffer, position: int, offsets: dict[int, int]) -> None:
-        for x, y in buffer.since(position):
-            learner.model.learn_one(x, y)
+        """The challenger learns the examples it was not trained on, each tested first: where the
+        champion's test-then-train error on it is known, the pair goes to the paired test (both
+        models predicted the example before learning it), so the test starts with the evidence of
+        the seconds the retrain took instead of waiting for as many new labels."""
+        for x, y, champion_error in buffer.since_with_errors(position):
+            error = learner.test_then_train(x, y)
+            if champion_error is not None and learner.paired is not None:
+                learner.paired.observe(champion_error, error)
         learner.offsets = dict(offsets)  # it has learned what the champion has: a replay skips the same
 
     async def move(self, name: str, champion: int, challenger: int | None, catch_up_from: int | None = None) -> None:
@@ -177,9 +183,9 @@ class Learners:
             if learner is None:
                 learner = await asyncio.to_thread(self._load_one, name, alias, version)
                 if alias == "challenger":
+                    self._take_role(learner, alias)  # tested from the examples it catches up on
                     if catch_up_from is not None and buffer is not None and "champion" in current:
                         await asyncio.to_thread(self._catch_up, learner, buffer, catch_up_from, current["champion"].offsets)
-                    self._take_role(learner, alias)  # tested from the moment it joins
             elif learner.alias != alias:
                 self._take_role(learner, alias, buffer)
             if alias == "champion" and learner.buffer is None:
