@@ -319,3 +319,42 @@ def test_a_finished_retrain_wakes_the_tick_at_once():
     assert controller.training["m"].done() and woken_after < 30.0
     data, metadata, summary = controller.training["m"].result()
     assert summary["spec"] == "logreg" and metadata["retrain"]["trigger"] == "t1"
+
+
+def test_a_learner_s_own_concept_drift_is_a_trigger_at_once_and_its_copy_from_the_topic_is_not_another(store):
+    """The learner that found the drift is on the worker of the model's controller: the trigger
+    is stored and the tick woken without the round trip through drift-events."""
+    from types import SimpleNamespace
+
+    from stream.deployment.agents import (
+        Deployment,
+        keep_trigger_messages,
+        take_own_triggers,
+    )
+    from stream.deployment.controller import Controller, Policy
+    from stream.wire.drift import encode as encode_record
+
+    name = "dep-unit-own-trigger"
+    policy = Policy.from_settings(Settings.from_env({}))
+    controller = Controller(policy, store, None, None, None, None)
+    deployment = Deployment(policy, store, controller, None)
+    drift = {"id": "7:champion:3039", "model": name, "kind": "concept_drift", "version": 1, "ts": 5.0, "position": 3039}
+    improvement = {"id": "7:champion:9", "model": name, "kind": "prediction_drift", "version": 1, "ts": 6.0}
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        await controller.wait_for_work(0.0)  # the wake event now exists
+        await take_own_triggers(deployment, [drift, improvement])
+        started = loop.time()
+        await controller.wait_for_work(60.0)
+        woken_after = loop.time() - started
+        keep_trigger_messages(deployment, [SimpleNamespace(value=encode_record(drift))])  # the topic's copy
+        await take_own_triggers(deployment, [drift])  # and the learner's again (a replay)
+        started = loop.time()
+        await controller.wait_for_work(0.2)
+        return woken_after, loop.time() - started
+
+    woken_after, not_woken_after = asyncio.run(scenario())
+    assert woken_after < 30.0 and not_woken_after >= 0.15  # nudged once, for the one new trigger
+    assert [t["id"] for t in store.untaken(name)] == [drift["id"]] and deployment.triggers_stored == 1
+    assert store.untaken(name)[0]["position"] == 3039

@@ -88,17 +88,8 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
     deployment = Deployment(policy, store, controller, Isolation("triggers"))
     send_deadletters = sender(app, topics.deadletter)
 
-    def keep_triggers(messages) -> list:
-        kept = []
-        for message in messages:
-            record = parse_drift_record(message.value)
-            if record["kind"] in policy.retrain_on and policy.mode != "off":
-                kept.append(record)
-        for record in kept:
-            if store.add_trigger(record["model"], record):
-                deployment.triggers_stored += 1
-                log.info("%s: drift record %s may start a retrain", record["model"], record["id"])
-        return []
+    keep_triggers = partial(keep_trigger_messages, deployment)
+    learning.on_concept_drifts.append(partial(take_own_triggers, deployment))
 
     reject = partial(reject_into, deployment.deadletters)
 
@@ -131,6 +122,35 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
 
     app.before_stop.append(stop_retraining)
     return deployment
+
+
+def store_triggers(deployment: Deployment, records: list[dict]) -> None:
+    """Keep each record that may start a retrain, once by its id (blocking: Redis)."""
+    policy = deployment.policy
+    for record in records:
+        if record["kind"] in policy.retrain_on and policy.mode != "off" and deployment.store.add_trigger(record["model"], record):
+            deployment.triggers_stored += 1
+            log.info("%s: drift record %s may start a retrain", record["model"], record["id"])
+
+
+def keep_trigger_messages(deployment: Deployment, messages) -> list:
+    """The triggers agent's work on a batch of drift-events messages (nothing to send on)."""
+    store_triggers(deployment, [parse_drift_record(message.value) for message in messages])
+    return []
+
+
+async def take_own_triggers(deployment: Deployment, records: list[dict]) -> None:
+    """Concept drift found by a learner of this worker: the model's controller is on this worker
+    too (it follows the model's training partition), so the trigger is stored at once, not after
+    its round trip through drift-events (up to a fetch wait, which on the embedded broker can be a
+    second). The copy that comes back from the topic has the same id: it is stored once."""
+    stored = deployment.triggers_stored
+    try:
+        await asyncio.to_thread(store_triggers, deployment, records)
+    except Exception as exc:  # Redis away: the triggers agent stores them from the topic
+        log.warning("cannot store %d concept drift trigger(s) yet: %s: %s", len(records), type(exc).__name__, exc)
+    if deployment.triggers_stored > stored:
+        deployment.controller.nudge()
 
 
 async def tick(app: Any, settings: Settings, topics: TopicNames, learning: Learning, deployment: Deployment, registry) -> None:

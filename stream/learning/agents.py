@@ -45,6 +45,9 @@ class Learning:
     keep_records: int
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # the learn agent and the timers never touch a model at once
     concept_unstored: list = field(default_factory=list)  # concept_drift records sent but not yet in Redis
+    # Called with each batch of concept_drift records once they are on drift-events (the
+    # deployment loop takes its triggers from them without waiting for the topic).
+    on_concept_drifts: list = field(default_factory=list)
 
 
 def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, pending: PendingStore,
@@ -168,6 +171,8 @@ async def _send_concept_drifts(app: Any, topics: TopicNames, learning: Learning)
     del events[:len(records)]
     learning.concept_unstored.extend(records)
     await _store_concept_drifts(learning)
+    for hook in learning.on_concept_drifts:
+        await hook(records)
 
 
 async def _store_concept_drifts(learning: Learning) -> None:
