@@ -15,7 +15,7 @@ with the loop's detection delay, the events and seconds from the change to the p
 spec that won the retrain, and finally the retrains and promotions of the full loop on
 ``--stationary`` events without any change.
 
-    python benchmarks/continuous_deployment.py                    # 4 scenarios x 2 seeds, ~15 min
+    python benchmarks/continuous_deployment.py                    # 5 scenarios x 2 seeds, ~20 min
     python benchmarks/continuous_deployment.py --scenarios agrawal --seeds 1 --stationary 20000
 """
 
@@ -56,6 +56,7 @@ SCENARIOS = {
     "agrawal": (lambda s: synth.Agrawal(classification_function=0, seed=s),
                 lambda s: synth.Agrawal(classification_function=4, seed=s + 1000), True),
     "sea": (lambda s: synth.SEA(variant=0, seed=s), lambda s: synth.SEA(variant=3, seed=s + 1000), True),
+    "hyperplane": (lambda s: synth.Hyperplane(seed=s), lambda s: synth.Hyperplane(seed=s + 1000), True),
     "rbf": (lambda s: synth.RandomRBF(seed_model=s, seed_sample=s), lambda s: synth.RandomRBF(seed_model=s + 1000, seed_sample=s + 1), True),
     "agrawal-gradual": (lambda s: synth.Agrawal(classification_function=0, seed=s),
                         lambda s: synth.Agrawal(classification_function=4, seed=s + 1000), False),

@@ -182,7 +182,8 @@ def test_a_concept_drift_is_retrained_shadowed_and_promoted_once_even_across_a_c
     deployed = wait_record(settings, name, "deployed")
     assert (deployed["from_version"], deployed["to_version"], deployed["trigger"]) == (v1, v2, trigger)
     test = deployed["test"]
-    assert test["e_value"] >= 100 and test["b"] > test["c"] and test["gain"] >= 0.01 and test["n"] >= test["b"] + test["c"]
+    assert test["e_value"] >= test["threshold"] >= 200 and test["b"] > test["c"] and test["gain"] >= 0.01
+    assert test["n"] >= test["b"] + test["c"] and test["pairs"] == test["since"] + test["n"]
 
     # Predictions switch to the new version; probation ends with v2 kept.
     send(settings, name, synthetic(1500, 14, label_flip=True), run_id, start=5500)

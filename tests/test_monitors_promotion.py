@@ -71,3 +71,63 @@ def loss_crossings(gain: float, runs: int, pairs: int, alpha: float, seed: int) 
 def test_the_regression_test_rarely_promotes_an_equal_challenger_and_finds_a_better_one():
     assert loss_crossings(0.0, runs=200, pairs=500, alpha=0.05, seed=3) <= 0.05
     assert loss_crossings(0.3, runs=50, pairs=500, alpha=0.01, seed=4) >= 0.9
+
+
+def restarted_crossings(win_share: float, runs: int, pairs: int, alpha: float, seed: int, tie_share: float = 0.5) -> float:
+    """Share of runs a McNemarTest with restarts passed at any point (checked after every pair)."""
+    rng = np.random.default_rng(seed)
+    crossed = 0
+    for _ in range(runs):
+        test = McNemarTest(restart_every=50)  # many restarts within the run: the union bound is exercised
+        disagree = rng.random(pairs) >= tie_share
+        wins = rng.random(pairs) < win_share
+        for d, w in zip(disagree, wins):
+            test.update(champion_correct=bool(d and not w) or not d, challenger_correct=bool(d and w) or not d)
+            if test.passes(alpha):
+                crossed += 1
+                break
+    return crossed / runs
+
+
+def test_with_restarts_the_test_still_promotes_an_equal_challenger_at_most_alpha_of_the_time():
+    assert restarted_crossings(0.5, runs=300, pairs=600, alpha=0.05, seed=5) <= 0.05
+
+
+def test_a_challenger_that_starts_behind_and_then_wins_is_promoted_sooner_with_restarts():
+    def pairs_to_promotion(restart_every: int) -> int | None:
+        rng = np.random.default_rng(6)
+        test = McNemarTest(restart_every=restart_every)
+        for i in range(3000):
+            win_share = 0.3 if i < 500 else 0.7  # trained on a mixture, then learned the new concept in shadow
+            won = rng.random() < win_share
+            test.update(champion_correct=not won, challenger_correct=won)
+            if test.passes(0.01, min_disagreements=30, min_gain=0.01):
+                return test.n
+        return None
+
+    with_restarts, without = pairs_to_promotion(250), pairs_to_promotion(0)
+    assert with_restarts is not None and without is not None and with_restarts < without
+    assert McNemarTest(restart_every=0, b=50, c=0, n=50).to_dict(0.01)["threshold"] == 200.0
+
+
+def test_the_deciding_count_is_reported_with_its_own_numbers():
+    test = McNemarTest()
+    for i in range(500):
+        won = i >= 250 and i % 3 != 0  # loses every disagreement first, then wins 2 in 3
+        test.update(champion_correct=not won, challenger_correct=won)
+    assert test.passes(0.01)
+    numbers = test.to_dict(0.01)
+    assert (numbers["since"], numbers["pairs"], numbers["n"]) == (250, 500, 250)
+    assert numbers["b"] + numbers["c"] == 250 and numbers["e_value"] >= numbers["threshold"] == 400.0
+    assert math.exp(mcnemar_log_e_value(numbers["b"], numbers["c"])) == pytest.approx(numbers["e_value"])
+
+
+def test_a_snapshot_pickled_before_restarts_existed_loads_without_them():
+    import pickle
+
+    old = McNemarTest(b=3, c=1, n=9)
+    state = {"b": 3, "c": 1, "n": 9}  # what such a snapshot holds
+    restored = McNemarTest.__new__(McNemarTest)
+    restored.__setstate__(state)
+    assert (restored.restarts, restored.restart_every) == ([], 250) and restored.to_dict() == old.to_dict()
+    assert pickle.loads(pickle.dumps(test := McNemarTest(b=1, c=2, n=3, restarts=[[1, 0, 1]]))) == test

@@ -302,17 +302,18 @@ class Controller:
             await self._back_to_idle(name, state, "the challenger was replaced or removed")
             return
         test, policy = challenger.paired, self.policy
-        if test.passes(policy.alpha, policy.min_disagreements, policy.min_gain):
+        passing = (policy.alpha, policy.min_disagreements, policy.min_gain)
+        if test.passes(*passing):
             if policy.mode == "auto":
                 await self._promote(name, dict(state, phase="promoting", to_version=challenger.version,
                                                from_version=champion.version, reason="the sequential test passed",
-                                               test=test.to_dict(), by="controller"))
+                                               test=test.to_dict(*passing), by="controller"))
             elif not state.get("ready"):
                 log.info("%s: challenger v%s passed the test; waiting for a person to promote it", name, challenger.version)
-                await asyncio.to_thread(self._set, name, dict(state, ready=True, test=test.to_dict()))
+                await asyncio.to_thread(self._set, name, dict(state, ready=True, test=test.to_dict(*passing)))
         elif test.n >= policy.max_examples:
             await self._discard(name, dict(state, phase="discarding", from_version=champion.version,
-                                           to_version=challenger.version, test=test.to_dict(),
+                                           to_version=challenger.version, test=test.to_dict(policy.alpha),
                                            reason=f"not promoted after {test.n} paired examples"))
 
     async def _discard(self, name: str, state: dict) -> None:
@@ -349,15 +350,16 @@ class Controller:
             await self._back_to_idle(name, state, "the previous champion left the shadow", cooldown=True)
             return
         test, policy = previous.paired, self.policy
+        passing = (policy.rollback_alpha, policy.min_disagreements, 0.0)
         judged = champion.failures + test.n
         rollback = None
         if judged >= MIN_FAILURE_SAMPLE and champion.failures / judged > policy.max_failure_rate:
             rollback = f"the new champion failed on {champion.failures} of {judged} examples"
-        elif policy.mode == "auto" and test.passes(policy.rollback_alpha, policy.min_disagreements, 0.0):
+        elif policy.mode == "auto" and test.passes(*passing):
             rollback = "the previous champion won the probation test"
         if rollback is not None:
             await self._roll_back(name, dict(state, phase="rolling_back", to_version=previous.version,
-                                             from_version=champion.version, reason=rollback, test=test.to_dict(),
+                                             from_version=champion.version, reason=rollback, test=test.to_dict(*passing),
                                              by="controller"))
         elif test.n >= policy.probation_examples:
             await asyncio.to_thread(self.registry.remove_alias, name, "challenger",
