@@ -91,6 +91,28 @@ def test_learners_publish_at_their_own_cadence_and_checkpoint_with_state_and_ack
     asyncio.run(scenario())
 
 
+def test_the_model_in_shadow_is_published_with_checkpoints_only():
+    # Its answers are never served; a forest takes ~200 ms to serialise, and publishing it as often
+    # as the champion held the learners (and the controller's look at the test) for seconds.
+    registry = RecordingRegistry()
+    learners = Learners(lambda: registry, None, True, every_examples=50, every_seconds=60, window=50,
+                        publish_min_examples=5, publish_min_seconds=0.01)
+    learners.learners[("m", "champion")] = ModelLearner("m", "champion", 1, META, learner_model())
+    learners.learners[("m", "challenger")] = ModelLearner("m", "challenger", 2, dict(META, version=2), learner_model())
+    learners.partition_of["m"] = 0
+
+    async def scenario():
+        await learners.learn_batch([example(i) for i in range(10)])
+        await learners.publish("m")
+        assert registry.writes == [("champion", 10, False)]
+        await learners.learn_batch([example(i) for i in range(10, 50)])
+        assert learners.due() == ["m"]
+        await learners.snapshot("m")
+        assert sorted(registry.writes[1:]) == [("challenger", 50, True), ("champion", 50, True)]
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.integration
 def test_a_published_snapshot_is_pushed_to_the_scorers_without_a_refresh(stack, stack_settings, registry):
     """The model cache loads a snapshot when its note arrives on the channel, not at the next poll."""

@@ -291,7 +291,13 @@ class Learners:
                 if n >= self.publish_min_examples and now >= self.next_publish.get(name, 0.0) and name in self.partition_of]
 
     async def publish(self, name: str) -> None:
-        """Publish the model's learners to the scorers (no state, no acks: that is a checkpoint)."""
+        """Publish the model's champion to the scorers (no state, no acks: that is a checkpoint).
+
+        The model in shadow (a challenger, or the previous champion on probation) is published with
+        each checkpoint only: its answers are never served, and the paired test uses its label-time
+        predictions, not them. A forest in shadow takes ~200 ms to serialise, holding the learners'
+        lock and the interpreter; published as often as the champion, it delayed the controller's
+        look at the test (and so the promotion) by seconds."""
         await self._write(name, checkpoint=False)
 
     async def snapshot(self, name: str) -> None:
@@ -304,7 +310,7 @@ class Learners:
         self.last_snapshot[name] = time.monotonic()
 
     async def _write(self, name: str, checkpoint: bool) -> None:
-        learners = [learner for (n, _), learner in self.learners.items() if n == name]
+        learners = [learner for (n, alias), learner in self.learners.items() if n == name and (checkpoint or alias == "champion")]
         cost = await asyncio.to_thread(self._write_snapshots, learners, checkpoint)
         self.since_publish[name] = 0
         self.next_publish[name] = time.monotonic() + max(self.publish_min_seconds, cost / PUBLISH_SHARE)
