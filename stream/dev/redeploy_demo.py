@@ -29,6 +29,9 @@ def describe(record: dict) -> str:
     >>> describe({"kind": "deployed", "to_version": 2, "from_version": 1, "reason": "the sequential test passed",
     ...           "test": {"b": 99, "c": 29, "n": 222, "e_value": 1.1e8, "gain": 0.315}})
     'PROMOTED v2 over v1: the sequential test passed (b=99, c=29, n=222, e-value 1.1e+08, gain +0.315)'
+    >>> describe({"kind": "deployed", "to_version": 2, "from_version": 1, "reason": "the sequential test passed",
+    ...           "test": {"b": 60, "c": 20, "n": 200, "e_value": 2.4e5, "gain": 0.2, "since": 250}})
+    'PROMOTED v2 over v1: the sequential test passed (b=60, c=20, n=200 after the first 250 pairs, e-value 2.4e+05, gain +0.200)'
     """
     kind = record["kind"]
     if kind == "concept_drift":
@@ -46,7 +49,8 @@ def describe(record: dict) -> str:
         return (f"challenger v{record['version']} registered ({record['spec']}, hold-out accuracy {holdout.get('accuracy', 0):.3f}; "
                 f"candidates: {candidates}); now scored in shadow")
     test = record.get("test") or {}
-    numbers = (f" (b={test['b']}, c={test['c']}, n={test['n']}, e-value {test['e_value']:.3g}, gain {test['gain']:+.3f})"
+    restarted = f" after the first {test['since']:,} pairs" if test.get("since") else ""
+    numbers = (f" (b={test['b']}, c={test['c']}, n={test['n']}{restarted}, e-value {test['e_value']:.3g}, gain {test['gain']:+.3f})"
                if test else "")
     if kind == "deployed":
         return f"PROMOTED v{record['to_version']} over v{record['from_version']}: {record['reason']}{numbers}"
