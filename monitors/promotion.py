@@ -150,16 +150,13 @@ class McNemarTest:
         """One paired example, as the learners see it: each model's 0/1 error."""
         self.update(champion_correct=champion_error == 0, challenger_correct=challenger_error == 0)
 
-    def to_dict(self, alpha: float | None = None, min_disagreements: int = 0, min_gain: float = 0.0) -> dict:
-        """The numbers of one count: the one that passes (given ``alpha`` and the minimums), else
-        the one nearest its threshold. ``since`` is the pairs before it, ``threshold`` the e-value
-        it needs (``1/(alpha · w_k)``, with alpha 0.01 when none is given), ``pairs`` all pairs."""
-        chosen = self._deciding(alpha, min_disagreements, min_gain) if alpha is not None else None
-        if chosen is None:
-            chosen = max(self.counts(), key=lambda k: mcnemar_log_e_value(k[1], k[2]) + math.log(k[4]))
-        since, b, c, n, weight = chosen
+    def to_dict(self, alpha: float = 0.01, min_disagreements: int = 0, min_gain: float = 0.0) -> dict:
+        """The numbers of the count that passes at ``alpha`` with the minimums, else of the count
+        from the first pair. ``since`` is the pairs before it, ``threshold`` the e-value it needs
+        (``1/(alpha · w_k)``), ``pairs`` all pairs."""
+        since, b, c, n, weight = self._deciding(alpha, min_disagreements, min_gain) or self.counts()[0]
         return {"b": b, "c": c, "n": n, "e_value": _e(b, c), "gain": (b - c) / n if n else 0.0,
-                "since": since, "threshold": round(1.0 / ((alpha or 0.01) * weight), 6), "pairs": self.n}
+                "since": since, "threshold": round(1.0 / (alpha * weight), 6), "pairs": self.n}
 
 
 def _e(b: int, c: int) -> float:
@@ -237,7 +234,7 @@ class PairedLossTest:
         """One paired example, as the learners see it: each model's absolute error."""
         self.update(champion_loss=champion_error, challenger_loss=challenger_error)
 
-    def to_dict(self, alpha: float | None = None, min_pairs: int = 0, min_gain: float = 0.0) -> dict:
+    def to_dict(self, alpha: float = 0.01, min_pairs: int = 0, min_gain: float = 0.0) -> dict:
         """The test's numbers (one count from the first pair: the arguments, McNemarTest's, change nothing)."""
         return {"b": self.b, "c": self.c, "n": self.n, "e_value": self.e_value, "gain": self.gain}
 

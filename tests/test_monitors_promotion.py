@@ -51,21 +51,29 @@ def test_promotion_needs_enough_disagreements_and_gain():
     assert McNemarTest(b=0, c=5000).e_value == 0.0
 
 
-def loss_crossings(gain: float, runs: int, pairs: int, alpha: float, seed: int) -> float:
-    from monitors.promotion import PairedLossTest
-
+def share_that_passes(new_test, draw_errors, runs: int, alpha: float, seed: int) -> float:
+    """Share of runs whose test passed at any point (checked after every pair); ``draw_errors(rng)``
+    gives one run's (champion error, challenger error) pairs."""
     rng = np.random.default_rng(seed)
     crossed = 0
     for _ in range(runs):
-        test = PairedLossTest()
-        champion = np.abs(rng.normal(0, 1, pairs)) + gain
-        challenger = np.abs(rng.normal(0, 1, pairs))
-        for a, b in zip(champion, challenger):
-            test.update(a, b)
+        test = new_test()
+        for champion_error, challenger_error in draw_errors(rng):
+            test.observe(champion_error, challenger_error)
             if test.passes(alpha):
                 crossed += 1
                 break
     return crossed / runs
+
+
+def loss_crossings(gain: float, runs: int, pairs: int, alpha: float, seed: int) -> float:
+    from monitors.promotion import PairedLossTest
+
+    def draw(rng):
+        champion = np.abs(rng.normal(0, 1, pairs)) + gain
+        return zip(champion, np.abs(rng.normal(0, 1, pairs)))
+
+    return share_that_passes(PairedLossTest, draw, runs, alpha, seed)
 
 
 def test_the_regression_test_rarely_promotes_an_equal_challenger_and_finds_a_better_one():
@@ -75,18 +83,14 @@ def test_the_regression_test_rarely_promotes_an_equal_challenger_and_finds_a_bet
 
 def restarted_crossings(win_share: float, runs: int, pairs: int, alpha: float, seed: int, tie_share: float = 0.5) -> float:
     """Share of runs a McNemarTest with restarts passed at any point (checked after every pair)."""
-    rng = np.random.default_rng(seed)
-    crossed = 0
-    for _ in range(runs):
-        test = McNemarTest(restart_every=50)  # many restarts within the run: the union bound is exercised
+    def draw(rng):
         disagree = rng.random(pairs) >= tie_share
         wins = rng.random(pairs) < win_share
-        for d, w in zip(disagree, wins):
-            test.update(champion_correct=bool(d and not w) or not d, challenger_correct=bool(d and w) or not d)
-            if test.passes(alpha):
-                crossed += 1
-                break
-    return crossed / runs
+        # A disagreement is won (the champion wrong) or lost (the challenger wrong); a tie: both right.
+        return [(int(w), int(not w)) if d else (0, 0) for d, w in zip(disagree, wins)]
+
+    # Many restarts within the run: the union bound is exercised.
+    return share_that_passes(lambda: McNemarTest(restart_every=50), draw, runs, alpha, seed)
 
 
 def test_with_restarts_the_test_still_promotes_an_equal_challenger_at_most_alpha_of_the_time():

@@ -69,6 +69,14 @@ class Policy:
     rollback_alpha: float
     max_failure_rate: float
 
+    def promotion(self) -> tuple[float, int, float]:
+        """What the paired test must reach to promote: alpha, disagreements, gain."""
+        return self.alpha, self.min_disagreements, self.min_gain
+
+    def rollback(self) -> tuple[float, int, float]:
+        """What the previous champion's test must reach on probation to roll back."""
+        return self.rollback_alpha, self.min_disagreements, 0.0
+
     @classmethod
     def from_settings(cls, settings: Settings) -> "Policy":
         return cls(settings.deploy_policy, settings.retrain_kinds, settings.retrain_cooldown_seconds,
@@ -302,18 +310,17 @@ class Controller:
             await self._back_to_idle(name, state, "the challenger was replaced or removed")
             return
         test, policy = challenger.paired, self.policy
-        passing = (policy.alpha, policy.min_disagreements, policy.min_gain)
-        if test.passes(*passing):
+        if test.passes(*policy.promotion()):
             if policy.mode == "auto":
                 await self._promote(name, dict(state, phase="promoting", to_version=challenger.version,
                                                from_version=champion.version, reason="the sequential test passed",
-                                               test=test.to_dict(*passing), by="controller"))
+                                               test=test.to_dict(*policy.promotion()), by="controller"))
             elif not state.get("ready"):
                 log.info("%s: challenger v%s passed the test; waiting for a person to promote it", name, challenger.version)
-                await asyncio.to_thread(self._set, name, dict(state, ready=True, test=test.to_dict(*passing)))
+                await asyncio.to_thread(self._set, name, dict(state, ready=True, test=test.to_dict(*policy.promotion())))
         elif test.n >= policy.max_examples:
             await self._discard(name, dict(state, phase="discarding", from_version=champion.version,
-                                           to_version=challenger.version, test=test.to_dict(policy.alpha),
+                                           to_version=challenger.version, test=test.to_dict(*policy.promotion()),
                                            reason=f"not promoted after {test.n} paired examples"))
 
     async def _discard(self, name: str, state: dict) -> None:
@@ -350,16 +357,15 @@ class Controller:
             await self._back_to_idle(name, state, "the previous champion left the shadow", cooldown=True)
             return
         test, policy = previous.paired, self.policy
-        passing = (policy.rollback_alpha, policy.min_disagreements, 0.0)
         judged = champion.failures + test.n
         rollback = None
         if judged >= MIN_FAILURE_SAMPLE and champion.failures / judged > policy.max_failure_rate:
             rollback = f"the new champion failed on {champion.failures} of {judged} examples"
-        elif policy.mode == "auto" and test.passes(*passing):
+        elif policy.mode == "auto" and test.passes(*policy.rollback()):
             rollback = "the previous champion won the probation test"
         if rollback is not None:
             await self._roll_back(name, dict(state, phase="rolling_back", to_version=previous.version,
-                                             from_version=champion.version, reason=rollback, test=test.to_dict(*passing),
+                                             from_version=champion.version, reason=rollback, test=test.to_dict(*policy.rollback()),
                                              by="controller"))
         elif test.n >= policy.probation_examples:
             await asyncio.to_thread(self.registry.remove_alias, name, "challenger",
@@ -399,7 +405,7 @@ class Controller:
             if version not in {r["version"] for r in await asyncio.to_thread(self.registry.versions, name)}:
                 raise CommandError(f"model {name!r} has no version {version}")
             challenger = self._challenger(name)
-            test = challenger.paired.to_dict() if challenger is not None and challenger.version == version and challenger.paired else None
+            test = challenger.paired.to_dict(*self.policy.promotion()) if challenger is not None and challenger.version == version and challenger.paired else None
             await self._promote(name, {"phase": "promoting", "trigger": trigger, "to_version": version,
                                        "from_version": champion.version, "reason": reason, "test": test, "by": by})
             return await self._last_record(name)
@@ -411,7 +417,7 @@ class Controller:
             if previous is None:
                 raise CommandError(f"model {name!r} has no earlier champion to roll back to")
             challenger = self._challenger(name)
-            test = challenger.paired.to_dict() if challenger is not None and challenger.version == previous and challenger.paired else None
+            test = challenger.paired.to_dict(*self.policy.rollback()) if challenger is not None and challenger.version == previous and challenger.paired else None
             await self._roll_back(name, {"phase": "rolling_back", "trigger": state.get("trigger") or trigger,
                                          "to_version": previous, "from_version": champion.version, "reason": reason,
                                          "test": test, "by": by})
