@@ -39,8 +39,8 @@ import json
 import math
 from typing import Any
 
-from stream.model.decoding import decode_json
 from stream.model.schema import InvalidInput
+from stream.wire.jsonbytes import loads
 
 DATA_DRIFT, PREDICTION_DRIFT, CONCEPT_DRIFT = "data_drift", "prediction_drift", "concept_drift"
 #: Some features drifted, fewer than the drift share: the column-level record beside ``data_drift``.
@@ -63,7 +63,7 @@ def monitoring_message(model: str, version: Any, snapshot: int | None, summary_j
 
 def parse_monitoring_message(raw: bytes | None) -> dict:
     """A ``monitoring`` value as a dict; :class:`InvalidInput` when it is not one."""
-    body = decode_json(raw)
+    body = loads(raw)
     if not isinstance(body, dict):
         raise InvalidInput("not_an_object", f"a monitoring summary must be a JSON object, got {type(body).__name__}")
     if not isinstance(body.get("model"), str) or not body["model"] or not isinstance(body.get("summary"), dict):
@@ -78,7 +78,7 @@ def parse_drift_record(raw: bytes | None) -> dict:
     >>> parse_drift_record(b'{"model": "churn", "kind": "data_drift", "id": "w1:data_drift"}')["kind"]
     'data_drift'
     """
-    record = decode_json(raw)
+    record = loads(raw)
     if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in ("model", "kind", "id")):
         raise InvalidInput("invalid_field", "not a drift-events record: expected an object with 'model', 'kind' and 'id'")
     return record

@@ -1,6 +1,6 @@
 """The wire contract: parsing ``events`` and building ``predictions`` and ``deadletter`` records.
 
-Standard library only. Field names are a public contract (see the README's wire contract):
+Decoded with :func:`stream.wire.jsonbytes.loads` (msgspec, else the standard library). Field names are a public contract (see the README's wire contract):
 extend, never rename.
 
 >>> event = parse_event(b'{"id": 7, "model": "churn", "features": {"x": 1.5}, "ts": 1700000000.0}')
@@ -19,9 +19,9 @@ import math
 import time
 from typing import Any, NamedTuple
 
-from stream.model.decoding import decode_json, is_finite_number
+from stream.model.decoding import is_finite_number
 from stream.model.schema import InvalidInput
-from stream.wire.jsonbytes import dumps
+from stream.wire.jsonbytes import dumps, loads
 
 #: A dead letter keeps at most this much of the original message (an oversized event would
 #: otherwise make a dead letter too large for the broker, and so be lost).
@@ -43,7 +43,7 @@ def parse_event(raw: bytes | str | None, max_bytes: int | None = None) -> Event:
     if raw is None:
         raise InvalidInput("invalid_json", "the message has no value")
     _check_size(raw, max_bytes)
-    return event_from_object(decode_json(raw))
+    return event_from_object(loads(raw))
 
 
 def event_from_object(body: Any) -> Event:
@@ -97,7 +97,7 @@ def parse_label(raw: bytes | None, max_bytes: int | None = None) -> Label:
     Label(id='7', label=True, model=None)
     """
     _check_size(raw, max_bytes)
-    return label_from_object(decode_json(raw))
+    return label_from_object(loads(raw))
 
 
 def label_from_object(body: Any) -> Label:
@@ -145,7 +145,7 @@ def parse_training_example(raw: bytes | None) -> Example:
     >>> example[:6], example.ts_label > 1.7e9
     (('e1', 'churn', 3, {'x': 1.0}, True, False), True)
     """
-    body = decode_json(raw)
+    body = loads(raw)
     if not isinstance(body, dict):
         raise InvalidInput("not_an_object", f"a training example must be a JSON object, got {type(body).__name__}")
     example_id, model = body.get("id"), body.get("model")
