@@ -15,7 +15,7 @@ import mode
 import pytest
 from async_helpers import run, until
 
-from stream.transport.faust_app import _Consumer
+from stream.transport.faust_app import DriftlineApp, RawSchema, _Consumer
 
 
 class Handover(mode.Service):
@@ -33,6 +33,26 @@ class Handover(mode.Service):
     async def wait_first(self, *coros, timeout=None):
         self.wait_first_calls += 1
         return await super().wait_first(*coros, timeout=timeout)
+
+
+@pytest.mark.parametrize("key, value", [(b"e1", b'{"id": "e1"}'), (None, None), (b"k", b""), (None, b"\xff\x00")])
+def test_the_raw_schema_makes_the_event_faust_s_raw_schema_makes(key, value):
+    import faust
+    from faust.types import TP
+    from faust.types import Message as FaustMessage
+
+    app = DriftlineApp("raw-schema-test", broker="kafka://127.0.0.1:1", key_serializer="raw", value_serializer="raw")
+    message = FaustMessage("events", 0, 7, 1.7e9, 0, [("h", b"1")], key, value, None)
+    message.tp = TP("events", 0)
+
+    async def both():
+        faust_own = faust.Schema(key_serializer="raw", value_serializer="raw").compile(app)
+        return await RawSchema().compile(app)(message), await faust_own(message)
+
+    ours, theirs = run(both())
+    assert type(ours) is type(theirs)
+    assert (ours.key, ours.value, ours.headers, ours.message) == (theirs.key, theirs.value, theirs.headers, theirs.message)
+    assert ours.key == key and ours.value == value and ours.message is message
 
 
 def test_a_message_the_stream_has_room_for_is_handed_over_inline():

@@ -21,6 +21,7 @@ from typing import Any
 from stream.model.schema import InvalidInput
 from stream.registry.redis_client import async_redis_client
 from stream.settings import Settings
+from stream.transport.faust_app import raw_topic
 from stream.transport.isolation import (
     DeadLetterBuffer,
     Isolation,
@@ -115,7 +116,7 @@ def install(app: Any, settings: Settings, topics: TopicNames) -> Alerts | None:
         await alerts.isolation.run_async(messages_of(batch), queue_messages, reject)
         await alerts.deadletters.flush(send_deadletters)
 
-    @app.agent(app.topic(topics.drift, partitions=settings.partitions), name="alerts", concurrency=1)
+    @app.agent(raw_topic(app, topics.drift, settings.partitions), name="alerts", concurrency=1)
     async def alert_agent(stream):
         async for batch in stream.take_events(100, within=0.2):
             await until_done(partial(take, batch), "queueing alerts")

@@ -19,6 +19,7 @@ from aiokafka.partitioner import murmur2
 from stream.learning.agents import Learning
 from stream.metrics import METRICS
 from stream.settings import Settings
+from stream.transport.faust_app import raw_topic
 from stream.transport.isolation import (
     DeadLetterBuffer,
     Isolation,
@@ -100,7 +101,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
             controller.nudge()
         await deployment.deadletters.flush(send_deadletters)
 
-    @app.agent(app.topic(topics.drift, partitions=settings.partitions), name="triggers", concurrency=1)
+    @app.agent(raw_topic(app, topics.drift, settings.partitions), name="triggers", concurrency=1)
     async def triggers(stream):
         async for batch in stream.take_events(100, within=0.2):
             await until_done(partial(take_triggers, batch), "storing drift triggers")

@@ -17,7 +17,7 @@ from typing import Any
 
 from stream.metrics import METRICS
 from stream.settings import Settings
-from stream.transport.faust_app import on_partitions_moved
+from stream.transport.faust_app import on_partitions_moved, raw_topic
 from stream.transport.isolation import Isolation, until_done
 from stream.transport.messages import messages_of
 from stream.transport.producer import kafka_producer, send_keyed, sender
@@ -74,7 +74,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
                              send_keyed(producer, topics.deadletter, joined.deadletters))
         await pending.forget(joined.matched)
 
-    @app.agent(app.topic(topics.labels, partitions=settings.partitions), name="labels", concurrency=1)
+    @app.agent(raw_topic(app, topics.labels, settings.partitions), name="labels", concurrency=1)
     async def join_labels(stream):
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_timeout):
             # The batch is acked only after it.
@@ -89,7 +89,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
                 # Before any snapshot that includes the detection (a replay would not find it again).
                 await _send_concept_drifts(app, topics, learning)
 
-    @app.agent(app.topic(topics.training, partitions=settings.partitions), name="learn", concurrency=1)
+    @app.agent(raw_topic(app, topics.training, settings.partitions), name="learn", concurrency=1)
     async def learn(stream):
         # noack: a training event is acked only once a snapshot includes it (see stream.learning.learners).
         async for batch in stream.noack_take(settings.batch_size, within=settings.batch_timeout):

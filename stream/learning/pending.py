@@ -36,7 +36,7 @@ from typing import Any, Iterable
 import redis.asyncio as aioredis
 
 from stream.serving.scoring import Scored
-from stream.wire.jsonbytes import dumps
+from stream.wire.jsonbytes import dumps, loads
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class PendingStore:
         if not ids:
             return []
         values = await self.redis.mget([self.ns + "e:" + i for i in ids])
-        return [json.loads(v) if v is not None else None for v in values]
+        return [loads(v) if v is not None else None for v in values]
 
     async def joined(self, ids: list[str]) -> set[str]:
         """Those of ``ids`` whose label already became an example (within ``JOINED_SECONDS``)."""

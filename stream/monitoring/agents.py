@@ -16,7 +16,7 @@ from typing import Any
 from stream.errors import ConfigError
 from stream.metrics import METRICS
 from stream.settings import Settings
-from stream.transport.faust_app import on_partitions_moved
+from stream.transport.faust_app import on_partitions_moved, raw_topic
 from stream.transport.isolation import Isolation, until_done
 from stream.transport.producer import sender
 from stream.transport.topics import TopicNames
@@ -80,7 +80,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, cache: Any, regist
             await monitor.deadletters.flush(send_deadletters)
             await publish_windows()
 
-    @app.agent(app.topic(topics.monitoring, partitions=settings.partitions), name="monitor", concurrency=1)
+    @app.agent(raw_topic(app, topics.monitoring, settings.partitions), name="monitor", concurrency=1)
     async def monitor_summaries(stream):
         # noack: a summary is acked once the window holding it is in Redis (checkpoint or closed).
         async for batch in stream.noack_take(100, within=0.5):

@@ -33,6 +33,7 @@ from stream.metrics import METRICS
 from stream.registry.redis_client import async_redis_client
 from stream.settings import Settings
 from stream.transport.batching import ready_batches
+from stream.transport.faust_app import raw_topic
 from stream.transport.isolation import Isolation, until_done
 from stream.transport.messages import messages_of
 from stream.transport.producer import kafka_producer, send_keyed
@@ -67,7 +68,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, cache: ModelCache,
     prediction for its label (:class:`~stream.learning.pending.PendingStore`); ``summarizer``
     (None: monitoring off) makes the batch summaries for drift monitoring."""
     serving = Serving(cache, Scorer(cache, settings.default_model, settings.max_event_bytes), Isolation("score"))
-    events = app.topic(topics.events, partitions=settings.partitions)
+    events = raw_topic(app, topics.events, settings.partitions)
 
     consumed = METRICS.events.labels(topic=topics.events)
     batch_seconds = METRICS.batch_seconds.labels(agent="score")
