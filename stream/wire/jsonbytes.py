@@ -13,7 +13,7 @@ Decoding (:func:`loads`) is msgspec's too, for what it accepts; everything it re
 {'id': 'e1', 'features': {'x': 1.5, 'n': 2}}
 >>> loads(b'{"x": NaN}')  # msgspec refuses NaN; json takes it, as before
 {'x': nan}
->>> loads(b'{"id": "\\ud800"}')
+>>> loads(b'{"id": "\\\\ud800"}')
 Traceback (most recent call last):
 ...
 stream.model.schema.InvalidInput: invalid_json: a string holds a lone UTF-16 surrogate (not valid Unicode)
