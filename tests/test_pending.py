@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import redis.asyncio as aioredis
 
@@ -70,14 +71,15 @@ def test_held_labels_are_leased_not_taken(stack, stack_settings, monkeypatch):
         first = PendingStore(client, "pending-unit-3", ttl_seconds=600, max_entries=100, grace_seconds=60)
         second = PendingStore(client, "pending-unit-3", ttl_seconds=600, max_entries=100, grace_seconds=60)
         await first.hold([{"id": f"early-{i}", "label": i % 2 == 0, "model": None} for i in range(3)])
-        claimed_by_first = await first.claim_held()
-        while_leased = await second.claim_held()
+        give_up = time.time() + 3600  # every label may be finished (given up), whether its event came or not
+        claimed_by_first = await first.claim_held(give_up_through=give_up)
+        while_leased = await second.claim_held(give_up_through=give_up)
         await asyncio.sleep(0.7)  # the first worker died without releasing: its lease ends
-        claimed_by_second = await second.claim_held()
+        claimed_by_second = await second.claim_held(give_up_through=give_up)
         done = [m for m, label, _ in claimed_by_second if label["id"] != "early-1"]
         waiting = [m for m, label, _ in claimed_by_second if label["id"] == "early-1"]
         await second.release_held(done, waiting)
-        claimed_again = await first.claim_held()  # the waiting label's lease was released at once
+        claimed_again = await first.claim_held(give_up_through=give_up)  # the waiting label's lease was released at once
         return claimed_by_first, while_leased, claimed_by_second, claimed_again, await first.stats()
 
     first, while_leased, second, again, stats = run(scenario, stack_settings.redis_url)
@@ -86,6 +88,35 @@ def test_held_labels_are_leased_not_taken(stack, stack_settings, monkeypatch):
     assert sorted(label["id"] for _, label, _ in second) == ["early-0", "early-1", "early-2"]
     assert [label["id"] for _, label, _ in again] == ["early-1"]
     assert stats["held_now"] == 1 and stats["labels_held"] == 3
+
+
+def test_only_held_labels_a_retry_can_finish_are_leased(stack, stack_settings):
+    """While the scorers work through a backlog most held labels wait for their events: a claim
+    leases only those whose prediction is remembered, already joined, or past the cutoff for
+    giving up; a claim that finds none looks further along the held list the next time."""
+    async def scenario(client):
+        store = PendingStore(client, "pending-unit-6", ttl_seconds=600, max_entries=100, grace_seconds=60)
+        await store.hold([{"id": f"wait-{i}", "label": 1, "model": None} for i in range(50)])
+        odd_id = 'pend-\u00e9"5'  # escaped in the held member's JSON
+        await store.hold([{"id": "pend-3", "label": 1, "model": None}, {"id": "pend-4", "label": 0, "model": None},
+                          {"id": odd_id, "label": 0, "model": None}])
+        nothing_ready = await store.claim_held()
+        await store.remember([scored(3)])
+        await store.forget([("pend-3", (await store.lookup(["pend-3"]))[0])])  # joined: j:pend-3
+        await store.remember([scored(4), Scored(odd_id, "pending-test", 3, None, {"x": 5.0}, 1, 1005.0, None)])
+        # The three ready labels are the last three of 53 held (the latest deadlines).
+        claims = [await store.claim_held(limit=10, scan=20) for _ in range(3)]
+        again = await store.claim_held(limit=10, scan=100)  # leased by the third claim
+        past_cutoff = await store.claim_held(limit=5, give_up_through=time.time() + 3600)
+        return nothing_ready, claims, again, past_cutoff
+
+    nothing_ready, claims, again, past_cutoff = run(scenario, stack_settings.redis_url)
+    assert nothing_ready == []
+    assert claims[0] == [] and claims[1] == []
+    assert sorted(label["id"] for _, label, _ in claims[2]) == ["pend-3", "pend-4", 'pend-\u00e9"5']
+    assert again == []
+    past = {label["id"] for _, label, _ in past_cutoff}  # same deadline: Redis orders them by member
+    assert len(past) == 5 and all(i.startswith("wait-") for i in past)
 
 
 def test_a_held_label_becomes_an_example_once_its_event_is_remembered(stack, stack_settings):
@@ -102,7 +133,7 @@ def test_a_held_label_becomes_an_example_once_its_event_is_remembered(stack, sta
         return examples, early, late, await store.lookup(["pend-1"]), await store.stats()
 
     examples, early, late, found, stats = run(scenario, stack_settings.redis_url)
-    assert examples == [] and early.examples == [] and len(early.waiting) == 1
+    assert examples == [] and early.examples == [] and early.waiting == []  # not even leased: its event has not come
     assert len(late.examples) == 1 and late.examples[0][0] == b"pending-join"
     assert json.loads(late.examples[0][1])["label"] == 1 and json.loads(late.examples[0][1])["features"]["x"] == 1.0
     assert found == [None]  # forgotten once the example was out

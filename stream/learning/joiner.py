@@ -74,7 +74,7 @@ class LabelJoiner:
     async def retry_held(self) -> "HeldRetry":
         """Join held labels whose event has arrived; give up on those past their deadline. The
         caller sends the outputs, then calls :meth:`finish_held`."""
-        claimed = await self.pending.claim_held()
+        claimed = await self.pending.claim_held(give_up_through=self._give_up_through())
         retry = HeldRetry()
         if not claimed:
             return retry
@@ -101,6 +101,16 @@ class LabelJoiner:
                 retry.done.append(member)
                 METRICS.deadletters.labels(reason="unmatched_label").inc()
         return retry
+
+    def _give_up_through(self) -> float:
+        """The latest deadline of a held label that may be given up now: past its grace, and (with
+        a progress watcher) held before the time up to which the scorers have scored everything."""
+        now = time.time()
+        if self.progress is None:
+            return now
+        if self.progress.scored_through is None:
+            return 0.0
+        return min(now, self.progress.scored_through + self.pending.grace)
 
     def _event_cannot_come(self, deadline: float) -> bool:
         """Whether every event that was on ``events`` when this label was held has been scored."""
