@@ -74,7 +74,8 @@ class LabelJoiner:
     async def retry_held(self) -> "HeldRetry":
         """Join held labels whose event has arrived; give up on those past their deadline. The
         caller sends the outputs, then calls :meth:`finish_held`."""
-        claimed = await self.pending.claim_held(give_up_through=self._give_up_through())
+        give_up_through = self._give_up_through()
+        claimed = await self.pending.claim_held(give_up_through=give_up_through)
         retry = HeldRetry()
         if not claimed:
             return retry
@@ -90,7 +91,7 @@ class LabelJoiner:
             elif label["id"] in replayed:  # another copy of this label became its example
                 self.replayed += 1
                 retry.done.append(member)
-            elif deadline > now or not self._event_cannot_come(deadline):
+            elif deadline > give_up_through:
                 retry.waiting.append(member)
             else:
                 error = InvalidInput("unmatched_label", f"no prediction for event {label['id']!r} within the grace period, "
@@ -104,17 +105,14 @@ class LabelJoiner:
 
     def _give_up_through(self) -> float:
         """The latest deadline of a held label that may be given up now: past its grace, and (with
-        a progress watcher) held before the time up to which the scorers have scored everything."""
+        a progress watcher) held before the time up to which the scorers have scored everything,
+        so every event that was on ``events`` when it was held has been scored."""
         now = time.time()
         if self.progress is None:
             return now
         if self.progress.scored_through is None:
             return 0.0
         return min(now, self.progress.scored_through + self.pending.grace)
-
-    def _event_cannot_come(self, deadline: float) -> bool:
-        """Whether every event that was on ``events`` when this label was held has been scored."""
-        return self.progress is None or self.progress.covers(deadline - self.pending.grace)
 
     async def finish_held(self, retry: "HeldRetry") -> None:
         """After the retry's examples and dead letters are on the broker: forget the matched
