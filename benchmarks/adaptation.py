@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-from common import free_port, take, wait_learned
+from common import free_port, run, state_folder, take, wait_learned
 from kafka import KafkaConsumer
 from river.datasets import synth
 
@@ -173,7 +170,7 @@ def wait_quiet(worker, registry, name: str, n: int, timeout: float = 300.0) -> N
 
 def run_on_a_stack(runs: list, args) -> list[dict]:
     """Start the embedded stack and a worker, deploy the runs' models, measure each run in turn."""
-    state = Path(tempfile.mkdtemp(prefix="driftline-adapt-"))
+    state = state_folder("driftline-adapt-")
     settings = Settings.from_env({}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
                                  web_port=free_port(), state_dir=str(state), signing_key=KEY, topic_prefix="adapt-",
                                  monitoring=not args.no_monitoring)
@@ -239,7 +236,7 @@ def main() -> int:
             rows, targets = take(synth.Agrawal(classification_function=4, seed=args.seed + int(rate)), n)
             runs.append((spec, rate, name, trained, rows, targets))
     results = []
-    for group in ([[run] for run in runs] if args.fresh_stack else [runs]):
+    for group in ([[one] for one in runs] if args.fresh_stack else [runs]):
         results += run_on_a_stack(group, args)
     print()
     print(f"Labels {args.label_delay} events behind their events; served accuracy from event `after` on.")
@@ -256,4 +253,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

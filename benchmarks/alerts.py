@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-from common import free_port
+from common import free_port, run, state_folder
 
 from stream.alerts.config import new_secret
 from stream.dev.devstack import EmbeddedStack
@@ -67,7 +64,7 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=2, help="pairs of runs (healthy endpoint only, then with a hanging one)")
     args = parser.parse_args()
 
-    state = Path(tempfile.mkdtemp(prefix="driftline-bench-alerts-"))
+    state = state_folder("driftline-bench-alerts-")
     base = Settings.from_env({}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
                              web_port=free_port(), state_dir=str(state), signing_key="bench", deploy_policy="off")
     receiver = Receiver()
@@ -147,4 +144,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -27,13 +27,12 @@ import dataclasses
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import free_port, take  # noqa: E402
+from common import free_port, run, state_folder, take  # noqa: E402
 from kafka import KafkaConsumer  # noqa: E402
 from river import drift, forest, tree  # noqa: E402
 from river.datasets import synth  # noqa: E402
@@ -168,7 +167,7 @@ def main() -> int:
     parser.add_argument("--stationary-rate", type=float, default=2000.0)
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="driftline-cd-"))
+    tmp = state_folder("driftline-cd-")
     base = Settings.from_env({}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
                              state_dir=str(tmp), signing_key=KEY)
     print(f"rate {args.rate:g} events/s, labels {args.label_delay} behind; champion hoeffding-tree trained on {args.train:,} rows; "
@@ -299,4 +298,4 @@ def print_table(rows: list[dict], stationary: dict | None, args) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

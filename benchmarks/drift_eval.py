@@ -31,15 +31,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from statistics import mean
 from typing import Callable
 
-from common import free_port, named, wait_learned
+from common import free_port, named, run, state_folder, wait_learned
 from kafka import KafkaConsumer
 from river import drift
 from river.datasets import synth
@@ -222,7 +219,7 @@ def main() -> int:
     parser.add_argument("--show-status", action="store_true", help="print each model's GET /api/drift/NAME at the end")
     args = parser.parse_args()
 
-    state = Path(tempfile.mkdtemp(prefix="driftline-drift-eval-"))
+    state = state_folder("driftline-drift-eval-")
     settings = Settings.from_env(
         {}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
         web_port=free_port(), state_dir=str(state), signing_key=KEY, topic_prefix="eval-",
@@ -359,4 +356,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -45,16 +45,13 @@ import dataclasses
 import json
 import os
 import random
-import shutil
 import signal
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-from common import free_port
+from common import free_port, run, state_folder
 from kafka import KafkaConsumer
 
 from stream.alerts.config import new_secret
@@ -418,7 +415,7 @@ def main() -> int:
     parser.add_argument("--only", default="worker-kills,redis-freeze,redis-kill,webhooks,calm")
     args = parser.parse_args()
 
-    state = Path(tempfile.mkdtemp(prefix="driftline-faults-"))
+    state = state_folder("driftline-faults-")
     base = Settings.from_env({}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
                              state_dir=str(state), signing_key=KEY.decode(), deploy_policy="off", label_grace_seconds=60.0)
     rng = random.Random(args.seed)
@@ -449,12 +446,8 @@ def main() -> int:
               f"same answers {r['same_answers']}, drift window rows {r['window_rows']} for {r['scorings']} scorings ({r['summarised_rows']} in summaries), "
               f"decisions {r['decisions']} ({r['decided_twice']} triggers decided twice), faults {r['faults']}"
               + (f", webhooks {r['webhooks']}" if "webhooks" in r else "") + (f", injector errors {r['injector_errors']}" if r["injector_errors"] else ""))
-    if all(r["pass"] for r in results):
-        shutil.rmtree(state, ignore_errors=True)
-        return 0
-    print(f"\nworker logs and the Redis append-only file kept in {state}")
-    return 1
+    return 0 if all(r["pass"] for r in results) else 1  # run() keeps the state folder when one failed
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -15,12 +15,9 @@ Starts its own embedded broker and Redis on free ports and stops them at the end
 from __future__ import annotations
 
 import argparse
-import sys
-import tempfile
-from pathlib import Path
 from statistics import mean
 
-from common import free_port, take, wait_learned
+from common import free_port, run, state_folder, take, wait_learned
 from river.datasets import synth
 
 from stream.dev.devstack import EmbeddedStack
@@ -67,7 +64,7 @@ def main() -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     args = parser.parse_args()
 
-    state = Path(tempfile.mkdtemp(prefix="driftline-online-"))
+    state = state_folder("driftline-online-")
     settings = Settings.from_env(
         {}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
         web_port=free_port(), state_dir=str(state), signing_key=KEY, topic_prefix="online-",
@@ -140,4 +137,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

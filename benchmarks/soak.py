@@ -21,14 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
-from common import free_port
+from common import free_port, run, state_folder
 
 from stream.dev.devstack import EmbeddedStack
 from stream.dev.replay import make_producer
@@ -90,7 +88,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=0.2, help="share of the events before the samples count")
     args = parser.parse_args()
 
-    state = Path(tempfile.mkdtemp(prefix="driftline-soak-"))
+    state = state_folder("driftline-soak-")
     settings = Settings.from_env({}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
                                  web_port=free_port(), state_dir=str(state), signing_key="soak",
                                  pending_ttl_seconds=args.pending_ttl, topic_prefix="soak-", app_id="driftline-soak")
@@ -190,4 +188,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

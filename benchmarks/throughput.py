@@ -33,13 +33,11 @@ import argparse
 import asyncio
 import os
 import resource
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from common import free_port
+from common import free_port, run, state_folder
 
 from stream.dev.devstack import EmbeddedStack
 from stream.dev.outputs import OutputWatcher, percentile
@@ -163,7 +161,7 @@ def main() -> int:
     args = parser.parse_args()
 
     load_start = os.getloadavg()[0]
-    state = Path(tempfile.mkdtemp(prefix="driftline-bench-"))
+    state = state_folder("driftline-bench-")
     base = Settings.from_env(
         {}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
         web_port=free_port(), state_dir=str(state), signing_key="bench", batch_size=args.batch,
@@ -405,4 +403,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)
