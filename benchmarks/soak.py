@@ -12,6 +12,7 @@ fetches without the records it has). "Warm" is every sample after the first
 ``--warmup`` share of the events; the verdict compares the largest warm sample with the first.
 
     python benchmarks/soak.py [--events 1000000] [--rate 3000] [--label-delay 500] [--pending-ttl 60]
+                              [--malloc-mmap-threshold-kib 128]
 
 Starts its own embedded broker and Redis on free ports and stops them at the end.
 """
@@ -86,12 +87,16 @@ def main() -> int:
     parser.add_argument("--labelled", type=float, default=0.7, help="share of the events that get a label")
     parser.add_argument("--pending-ttl", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=0.2, help="share of the events before the samples count")
+    parser.add_argument("--malloc-mmap-threshold-kib", type=int, default=None,
+                        help="the worker's DRIFTLINE_MALLOC_MMAP_THRESHOLD_KIB (default: the setting's; 0: glibc's own, for comparison)")
     args = parser.parse_args()
 
     state = state_folder("driftline-soak-")
     settings = Settings.from_env({}, broker=f"kafka://127.0.0.1:{free_port()}", redis_url=f"redis://127.0.0.1:{free_port()}/0",
                                  web_port=free_port(), state_dir=str(state), signing_key="soak",
-                                 pending_ttl_seconds=args.pending_ttl, topic_prefix="soak-", app_id="driftline-soak")
+                                 pending_ttl_seconds=args.pending_ttl, topic_prefix="soak-", app_id="driftline-soak",
+                                 **({} if args.malloc_mmap_threshold_kib is None
+                                    else {"malloc_mmap_threshold_kib": args.malloc_mmap_threshold_kib}))
     samples: list[dict] = []
     sent = [0]
     with EmbeddedStack(settings, log=lambda m: None):
@@ -171,7 +176,8 @@ def main() -> int:
     first, high = warm[0]["rss"], max(s["rss"] for s in warm)
     print()
     print(f"{args.events:,} events at {args.rate:,.0f}/s, {args.labelled:.0%} labelled {args.label_delay} events behind, "
-          f"predictions without a label expire after {args.pending_ttl:.0f} s; load average at the end {os.getloadavg()[0]:.2f}")
+          f"predictions without a label expire after {args.pending_ttl:.0f} s; mmap threshold {settings.malloc_mmap_threshold_kib} KiB "
+          f"(0: glibc's own); load average at the end {os.getloadavg()[0]:.2f}")
     print("| seconds | events sent | predictions | behind | examples learned | worker RSS (MiB) | pending | expired | worker CPU | broker CPU "
           "| fetch wait (ms) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

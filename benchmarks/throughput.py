@@ -153,6 +153,9 @@ def main() -> int:
     parser.add_argument("--label-delay", type=int, default=200, help="events between an event and its label")
     parser.add_argument("--loop-pairs", type=int, default=0,
                         help="only compare event loops: this many pairs of fresh workers, asyncio then uvloop (monitoring on)")
+    parser.add_argument("--malloc-pairs", type=int, default=0,
+                        help="only compare the worker's mmap threshold: this many rounds of fresh workers, one per --malloc-kib value")
+    parser.add_argument("--malloc-kib", default="0,128", help="the thresholds --malloc-pairs compares, in KiB (0: glibc's own)")
     parser.add_argument("--monitoring-pairs", type=int, default=0,
                         help="extra runs of a fresh worker with drift monitoring on, then off (the machine's load drifts)")
     parser.add_argument("--latency-waits", default="",
@@ -201,10 +204,10 @@ def main() -> int:
 
         # A fresh worker on topics of its own, drift monitoring on or off: off before and after the
         # main run (monitoring on), plus --monitoring-pairs more alternations of on and off.
-        def fresh_worker(run: str, monitoring: bool, event_loop: str | None = None) -> tuple[float, float]:
+        def fresh_worker(run: str, monitoring: bool, event_loop: str | None = None, **overrides) -> tuple[float, float]:
             tag = f"bench-{'on' if monitoring else 'off'}{run}"
             settings = Settings.from_env(base.to_env(), topic_prefix=f"{tag}-", app_id=tag, monitoring=monitoring,
-                                         event_loop=event_loop or base.event_loop)
+                                         event_loop=event_loop or base.event_loop, **overrides)
             ensure_topics(settings)
             replay(settings, data.rows, None, MODEL, limit=n, run_id="tp")
             watcher = OutputWatcher(settings, "tp-")
@@ -274,6 +277,20 @@ def main() -> int:
             for name, runs in loops.items():
                 print(f"| {name} / plain aiokafka loop | {sum(r for r, _ in runs) / len(runs) / ref_rate:.2f} | "
                       f"{sum(c for _, c in runs) / len(runs) / ref_cpu:.2f} |")
+            return 0
+        if args.malloc_pairs:
+            thresholds = {int(kib): [] for kib in args.malloc_kib.split(",")}  # 0: glibc's own, rising threshold
+            for pair in range(args.malloc_pairs):
+                for kib in thresholds:
+                    thresholds[kib].append(fresh_worker(f"mmap{kib}-{pair}", True, malloc_mmap_threshold_kib=kib))
+            first = next(iter(thresholds))
+            print()
+            print(f"| worker's mmap threshold (KiB) | events/s | events per CPU-second | ratio to {first or 'glibc default'}, events/s | per CPU-second |")
+            print("|---|---|---|---|---|")
+            for kib, runs in thresholds.items():
+                rate, cpu = (sum(run[i] for run in runs) / len(runs) for i in (0, 1))
+                first_rate, first_cpu = (sum(run[i] for run in thresholds[first]) / len(runs) for i in (0, 1))
+                print(f"| {kib or 'glibc default'} (mean of {len(runs)}) | {rate:,.0f} | {cpu:,.0f} | {rate / first_rate:.2f} | {cpu / first_cpu:.2f} |")
             return 0
         unmonitored, monitored = [fresh_worker("1", False)], []
         # Before the labelled run below: its learning moves the model's predictions away from the

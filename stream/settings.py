@@ -208,6 +208,8 @@ class Settings:
     log_level: str = _setting("info", _str, "Worker log level (debug, info, warning, error).")
     event_loop: str = _setting("uvloop", _choice("uvloop", "asyncio"),
                                "The worker's event loop: uvloop (faster per message), or Python's own asyncio loop.")
+    malloc_mmap_threshold_kib: int = _setting(128, _int(0, 32768), "Allocations this large get mappings of their own, returned when freed "
+                                              "(glibc; 0: glibc's own threshold, which rises and keeps memory after a lag).")
     # Drift monitoring (docs/monitoring.md) ------------------------------------------------------
     monitoring: bool = _setting(True, _bool, "Summarise every scored batch for drift monitoring (false: no summaries, no drift windows).")
     drift_window_size: int = _setting(5000, _int(1), "A model's drift window closes when it holds this many events...")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -19,6 +20,11 @@ def worker(ctx) -> None:
     from stream.transport.topics import ensure_topics
 
     settings = settings_of(ctx)
+    if settings.malloc_mmap_threshold_kib:
+        from stream.malloc import fix_mmap_threshold
+
+        if not fix_mmap_threshold(settings.malloc_mmap_threshold_kib):  # RSS stays where it was after a lag
+            logging.getLogger(__name__).warning("DRIFTLINE_MALLOC_MMAP_THRESHOLD_KIB ignored: the C library is not glibc")
     settings.state_path.mkdir(parents=True, exist_ok=True)
     ensure_topics(settings)
     use_event_loop(settings.event_loop)
