@@ -6,8 +6,9 @@ to 32 MiB). From then on blocks of that size (fetch responses, produce batches, 
 from the heap of the allocating thread's arena, which keeps the space they leave between
 longer-lived blocks. Such growth does not come back: in a 1,000,000-event soak
 (``benchmarks/soak.py``) the worker's anonymous memory outside Python's own allocator grew by
-24 MiB within half a minute, 630 s in, with the worker a few thousand events behind, while Python's arenas and Faust's queues stayed flat; the worker's RSS
-ended 16% above its first warm sample, against 7% with the threshold fixed.
+24 MiB within half a minute, 630 s in, with the worker a few thousand events behind, while
+Python's arenas and Faust's queues stayed flat; the worker's RSS ended 16% above its first warm
+sample, against 7% with the threshold fixed.
 
 :func:`fix_mmap_threshold` sets the threshold once (``mallopt(M_MMAP_THRESHOLD)``), which also
 turns the raising off, so such blocks are mapped and unmapped again each time.
