@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Any
 
 from river import metrics, utils
@@ -45,6 +45,8 @@ from river import metrics, utils
 from stream.model.artifact import Artifact
 from stream.model.predictor import Predictor
 from stream.wire.drift import concept_record
+
+from .recent_ids import RecentIds
 
 REGRESSION = "regression"
 BINARY = "binary_classification"
@@ -201,7 +203,7 @@ class ModelLearner:
         self.n_learned = 0
         self.duplicates = 0
         self.offsets: dict[int, int] = {}  # training partition -> last offset learned
-        self.recent_ids: OrderedDict[str, None] = OrderedDict()
+        self.recent_ids = RecentIds(remember_ids)
         self.remember_ids = remember_ids
         self.concept = concept  # a monitors.ConceptDriftMonitor fed this learner's errors, or None
         self.concept_drifts: list[dict] = []  # concept_drift records not yet taken by the stream
@@ -232,9 +234,7 @@ class ModelLearner:
         if event_id in self.recent_ids:
             self.duplicates += 1
             return None
-        self.recent_ids[event_id] = None
-        if len(self.recent_ids) > self.remember_ids:
-            self.recent_ids.popitem(last=False)
+        self.recent_ids.add(event_id)
         x = self.predictor.schema.validate(x)
         result = self.predictor.predict(x)
         y_pred = result["prediction"]
@@ -304,7 +304,9 @@ class ModelLearner:
         self.n_learned = state["n_learned"]
         self.duplicates = state["duplicates"]
         self.offsets = dict(state["offsets"])
-        self.recent_ids = state["recent_ids"]
+        ids = state["recent_ids"]
+        # A checkpoint from before RecentIds holds an OrderedDict of the ids.
+        self.recent_ids = ids if isinstance(ids, RecentIds) else RecentIds.from_ids(ids, self.remember_ids)
         self.failures = state.get("failures", 0)
         if state.get("paired") is not None:
             self.paired = state["paired"]

@@ -36,6 +36,7 @@ import json
 import time
 from typing import Any, Iterable
 
+import msgspec
 import redis
 
 from stream.errors import RegistryError
@@ -316,7 +317,7 @@ class Registry:
             return
         key = _k("model", name, "examples")
         pipe = self.redis.pipeline(transaction=False)
-        pipe.rpush(key, *(json.dumps(row, separators=(",", ":"), default=str) for row in rows))
+        pipe.rpush(key, *(_example_json(row) for row in rows))
         pipe.ltrim(key, -keep, -1)
         pipe.execute()
 
@@ -342,3 +343,16 @@ def _audit_entry(action: str, name: str, version: int, alias: str | None, reason
     if previous is not None:
         entry["previous"] = previous.decode() if isinstance(previous, bytes) else str(previous)
     return entry
+
+
+_encode_example = msgspec.json.Encoder(enc_hook=str).encode
+
+
+def _example_json(row: tuple[int, dict, Any]) -> bytes:
+    """One kept example as JSON. Its features and label are validated (finite numbers, strings,
+    booleans), which msgspec writes as json.dumps would, at a tenth of the cost: every checkpoint
+    writes the examples learned since the last one."""
+    try:
+        return _encode_example(row)
+    except (TypeError, msgspec.EncodeError):  # anything else: json, as before
+        return json.dumps(row, separators=(",", ":"), default=str).encode()
