@@ -88,3 +88,40 @@ def test_events_waiting_together_come_in_batches_no_larger_than_asked_in_order_a
     assert batches[0] == [0] and max(map(len, batches)) == 100
     assert len(batches) <= 6  # the pile came in full batches, not one by one
     assert not any(acked)  # the caller acks, once the outputs are delivered
+
+
+def test_an_idle_stream_sets_no_timer_until_an_event_comes():
+    async def scenario():
+        app = _app()
+        channel = app.channel()
+        stream = app.stream(channel)
+        batches: list[list] = []
+        timed_waits: list[float] = []
+        wait_for_stopped = stream.wait_for_stopped
+
+        async def counting_wait(*coros, timeout=None):
+            if timeout is not None:
+                timed_waits.append(timeout)
+            return await wait_for_stopped(*coros, timeout=timeout)
+
+        stream.wait_for_stopped = counting_wait
+
+        async def consume():
+            async for batch in ready_batches(stream, 500, within=0.01):
+                batches.append([event.value for event in batch])
+
+        task = asyncio.ensure_future(consume())
+        try:
+            await asyncio.sleep(0.5)  # Faust's noack_take would have woken about fifty times by now
+            idle_waits = len(timed_waits)
+            await channel.send(value="first")
+            await until(lambda: batches, "batch")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await stream.stop()
+        return idle_waits, timed_waits, batches
+
+    idle_waits, timed_waits, batches = run(scenario())
+    assert idle_waits == 0
+    assert batches == [["first"]] and timed_waits and set(timed_waits) == {0.01}  # once an event came, within counts

@@ -12,6 +12,10 @@ It is ``noack_take`` otherwise, line for line where it can be: the same processo
 buffer while the stream is drained passively, never more than ``max_`` events per batch, and
 acks are the caller's (an event is acknowledged when its outputs are on the broker, not when the
 batch is handed over).
+
+Unlike ``noack_take`` it sets no timer while its buffer is empty: it waits for the first event,
+then at most ``within`` for the rest. ``noack_take`` wakes every ``within`` (10 ms by default)
+whether or not anything came, and those wake-ups were most of what an idle worker spent.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ async def ready_batches(stream: Any, max_: int, within: float) -> AsyncIterator[
     stream's queue is empty, the buffer is full, or ``within`` seconds have passed."""
     buffer: list[Any] = []
     ready = asyncio.Event()  # full, or nothing more waiting: hand the buffer over
+    arrived = asyncio.Event()  # the buffer holds an event: from now on ``within`` counts
     consumed = asyncio.Event()
     consuming: asyncio.Future | None = None
     queue = stream.channel.queue
@@ -45,6 +50,7 @@ async def ready_batches(stream: Any, max_: int, within: float) -> AsyncIterator[
             if event is None:
                 raise RuntimeError("the batch buffer found no current event")
             buffer.append(event)
+            arrived.set()
             if len(buffer) >= max_:
                 ready.set()
                 consumed.clear()
@@ -64,6 +70,8 @@ async def ready_batches(stream: Any, max_: int, within: float) -> AsyncIterator[
     stream._enable_passive(channel_it)
     try:
         while not stream.should_stop:
+            if not buffer and await stream.wait_for_stopped(arrived):  # no timer while there is nothing to wait for
+                break
             await stream.wait_for_stopped(ready, timeout=within)
             if buffer:
                 consuming = asyncio.get_running_loop().create_future()
@@ -73,6 +81,7 @@ async def ready_batches(stream: Any, max_: int, within: float) -> AsyncIterator[
                     buffer.clear()
                     notify(consuming)
                     ready.clear()
+                    arrived.clear()
                     consumed.set()
             else:
                 ready.clear()
