@@ -12,7 +12,7 @@ others passed in::
     drift-events ──► alerts ──► Redis queues ──► webhook endpoints
     web: /health, /predict, /api/... over the stages' state
 
-See ../shared/DESIGN.md for the data flow and the README for the wire contract.
+The README has the wire contract: the topics, their records and fields.
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ a,0.0
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from typing import Callable, TextIO
 from stream.errors import BatchError
 from stream.model.predictor import Predictor
 from stream.model.schema import InvalidInput
+from stream.progress import ProgressWriter
 
 from .readers import Chunk, Unparsed, detect_format, read_chunks
 from .writers import ROW_COLUMN, WRITERS, RejectedWriter, ScoredChunk
@@ -177,35 +177,23 @@ class ProgressLine:
     """
 
     def __init__(self, stream: TextIO | None = None, width: int = 30, log_every: float = 10.0):
-        self.stream = stream or sys.stderr
+        self.writer = ProgressWriter(stream, log_every)
         self.width = width
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.every = 0.2 if self.tty else log_every
-        self.started = time.monotonic()
-        self.last = self.started
 
     def __call__(self, rows: int, done: float | None) -> None:
-        now = time.monotonic()
-        if now - self.last >= self.every:
-            self.last = now
-            self._show(rows, done, now, final=False)
+        self.writer.update(self._text(rows, done))
 
     def finish(self, rows: int) -> None:
-        self._show(rows, 1.0, time.monotonic(), final=True)
+        self.writer.update(self._text(rows, 1.0), final=True)
 
-    def _show(self, rows: int, done: float | None, now: float, final: bool) -> None:
-        rate = rows / max(now - self.started, 1e-9)
+    def _text(self, rows: int, done: float | None) -> str:
+        rate = rows / self.writer.elapsed()
         if done is None:
             head = f"{rows:,} rows"
         else:
             filled = int(self.width * done)
             head = f"[{'#' * filled}{'.' * (self.width - filled)}] {done:4.0%}  {rows:,} rows"
-        text = f"{head}  {rate:,.0f} rows/s"
-        if self.tty:
-            self.stream.write("\r" + text + ("\n" if final else ""))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        return f"{head}  {rate:,.0f} rows/s"
 
 
 def _check_paths(input_path: Path, output_path: Path, rejected_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from stream.errors import DriftlineError
+from stream.progress import ProgressWriter
 from stream.settings import Settings
 
 
@@ -25,7 +26,9 @@ def settings_of(ctx: click.Context) -> Settings:
 
 
 def progress(label: str):
+    writer = ProgressWriter(click.get_text_stream("stderr"))
+
     def show(done: int, total: int) -> None:
-        click.echo(f"\r{label}: {done:,}/{total:,}", nl=done >= total, err=True)
+        writer.update(f"{label}: {done:,}/{total:,}", final=done >= total)
 
     return show

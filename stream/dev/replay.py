@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, Callable, Iterator
 
 from kafka import KafkaProducer
 
+from stream.progress import ProgressWriter
 from stream.settings import Settings
 
 
@@ -109,17 +109,17 @@ def make_producer(settings: Settings) -> KafkaProducer:
     )
 
 
-def progress_bar(stream=sys.stderr, width: int = 30) -> Callable[[int, int, int], None]:
-    started = time.monotonic()
+def progress_bar(stream=None, width: int = 30) -> Callable[[int, int, int], None]:
+    """``[#####.....] 5,000/30,000 events  1,000/s  labels 4,700``: redrawn on a terminal, a line
+    every 10 s in a log (:class:`~stream.progress.ProgressWriter`)."""
+    writer = ProgressWriter(stream)
 
     def show(done: int, total: int, labels: int) -> None:
         filled = int(width * done / total) if total else width
-        elapsed = max(time.monotonic() - started, 1e-9)
-        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} events  {done / elapsed:,.0f}/s"
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} events  {done / writer.elapsed():,.0f}/s"
         if labels:
             line += f"  labels {labels:,}"
-        stream.write(line + ("\n" if done >= total else ""))
-        stream.flush()
+        writer.update(line, final=done >= total)
 
     return show
 
