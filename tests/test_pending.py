@@ -143,7 +143,7 @@ def test_a_held_label_becomes_an_example_once_its_event_is_remembered(stack, sta
 def test_a_label_delivered_again_after_its_example_is_passed_over_not_dead_lettered(stack, stack_settings):
     async def scenario(client):
         store = PendingStore(client, "pending-unit-5", ttl_seconds=600, max_entries=100, grace_seconds=0)
-        joiner = LabelJoiner(store, max_bytes=10_000)
+        joiner = LabelJoiner(store, max_bytes=10_000, labels_topic="prod-labels")
         await store.remember([scored(1, model="pending-replay"), scored(2, model="pending-replay")])
         label = Message(b"pend-1", json.dumps({"id": "pend-1", "label": 1}).encode(), "labels", 0, 0)
         first = await joiner.join([label])
@@ -161,4 +161,5 @@ def test_a_label_delivered_again_after_its_example_is_passed_over_not_dead_lette
     assert len(first.examples) == 1 and again.examples == [] and again.deadletters == []
     assert [json.loads(v)["reason"] for _, v in retry.unmatched] == ["unmatched_label"]
     assert retry.unmatched[0][0] == b"pend-9"
+    assert json.loads(retry.unmatched[0][1])["topic"] == "prod-labels"  # where it came from, prefix and all
     assert stats["labels_held"] == 1  # only the label of the event never scored

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from typing import Callable
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from stream.settings import Settings
 
@@ -90,6 +90,35 @@ class OutputWatcher:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def read_to_end(settings: Settings, topic: str, key: bytes | None = None, timeout: float = 60.0) -> list:
+    """Every message ``topic`` holds (only those with ``key`` if given), in (partition, offset)
+    order: read up to the end offsets it finds when called, and no further. A consumer that stops
+    after a quiet ``consumer_timeout_ms`` instead spends that whole timeout on every read, which
+    in a loop that waits for outputs is most of the waiting."""
+    name = settings.topic(topic)
+    consumer = KafkaConsumer(bootstrap_servers=settings.broker_servers, group_id=None, enable_auto_commit=False,
+                             max_partition_fetch_bytes=4 * 1024 * 1024, client_id=f"{settings.app_id}-reader")
+    try:
+        partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(partitions)
+        messages = []
+        deadline = time.monotonic() + timeout
+        behind = [tp for tp in partitions if consumer.position(tp) < ends[tp]]
+        while behind:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name}: not read to its end offsets within {timeout:.0f}s")
+            for batch in consumer.poll(timeout_ms=200, max_records=50_000).values():
+                messages.extend(m for m in batch if key is None or m.key == key)
+            behind = [tp for tp in behind if consumer.position(tp) < ends[tp]]
+        return sorted(messages, key=lambda m: (m.partition, m.offset))
+    finally:
+        consumer.close()
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:

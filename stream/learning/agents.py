@@ -61,7 +61,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
                         concept_params=settings.concept_params, publish_min_examples=settings.publish_min_examples,
                         publish_min_seconds=settings.publish_min_seconds, buffer_size=settings.retrain_buffer)
     progress = BrokerProgressWatcher(settings.broker_servers, settings.app_id, topics.events, settings.partitions)
-    learning = Learning(pending, LabelJoiner(pending, settings.max_event_bytes, progress.progress), learners,
+    learning = Learning(pending, LabelJoiner(pending, settings.max_event_bytes, progress.progress, topics.labels), learners,
                         {"labels": Isolation("labels"), "learn": Isolation("learn")}, drift_store,
                         settings.drift_keep_windows)
     send_deadletters = sender(app, topics.deadletter)

@@ -24,9 +24,11 @@ from .progress import ScoringProgress
 class LabelJoiner:
     """Turns labels into training examples; holds early labels; dead-letters bad ones."""
 
-    def __init__(self, pending: PendingStore, max_bytes: int, progress: ScoringProgress | None = None):
+    def __init__(self, pending: PendingStore, max_bytes: int, progress: ScoringProgress | None = None,
+                 labels_topic: str = "labels"):
         self.pending = pending
         self.max_bytes = max_bytes
+        self.labels_topic = labels_topic  # a held label's dead letter names the topic it came from, prefix and all
         # How far the scorers have got: a held label past its grace still waits while its event
         # may be in the scorers' backlog (None: the grace alone decides).
         self.progress = progress
@@ -96,7 +98,7 @@ class LabelJoiner:
             else:
                 error = InvalidInput("unmatched_label", f"no prediction for event {label['id']!r} within the grace period, "
                                                         "and every event sent before the label has been scored")
-                record = deadletter_record(error, topic="labels", partition=None, offset=None,
+                record = deadletter_record(error, topic=self.labels_topic, partition=None, offset=None,
                                            raw=json.dumps(label).encode(), ts=now, event_id=label["id"], model=label.get("model"))
                 retry.unmatched.append((label["id"].encode(), json.dumps(record).encode()))
                 retry.done.append(member)
