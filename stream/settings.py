@@ -204,7 +204,7 @@ class Settings:
     publish_min_examples: int = _setting(1, _int(1), "A learner publishes its model to the scorers once it learned this many examples since...")
     publish_min_seconds: float = _setting(0.1, _float(0.01), "...and this many seconds passed since its last publish (longer for models slow to serialise).")
     metrics_window: int = _setting(1000, _int(1), "Examples in the recent window of the prequential metrics.")
-    session_timeout_seconds: float = _setting(30.0, _float(1.0), "A worker silent this long leaves the group; its partitions move.")
+    session_timeout_seconds: float = _setting(10.0, _float(1.0), "A worker silent this long leaves the group; its partitions move.")
     log_level: str = _setting("info", _str, "Worker log level (debug, info, warning, error).")
     event_loop: str = _setting("uvloop", _choice("uvloop", "asyncio"),
                                "The worker's event loop: uvloop (faster per message), or Python's own asyncio loop.")

@@ -1,6 +1,6 @@
 """Session fixtures: one real embedded stack (Tansu broker + redis-server) and one real worker.
 
-A Faust worker takes about 30 s to join its consumer group on the embedded broker, so it starts
+A Faust worker takes about 10 s to join its consumer group on the embedded broker, so it starts
 once per test session; tests keep out of each other's way with their own model names and event
 ids (and their own topics where they need a fresh log).
 """

@@ -110,7 +110,7 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
         version = Registry.from_url(settings.redis_url).register(path.read_bytes(), trained.metadata, alias="champion", reason="driftline demo")
         out(f"{MODEL} version {version} is champion")
 
-        out("\n== 3. start a worker (joining the consumer group takes ~30 s on the embedded broker)")
+        out("\n== 3. start a worker (joining the consumer group takes ~10 s on the embedded broker)")
         # Alerts go to a receiver of the demo's own on loopback, which checks their signatures.
         alerts_file = settings.alerts_file
         if not alerts_file:  # the user's own alerts file wins
