@@ -20,7 +20,9 @@ def main() -> None:
     app = DriftlineApp(group, broker=broker, store="memory://", autodiscover=False, web_enabled=False,
                        datadir=tempfile.mkdtemp(prefix="driftline-fastpath-"), topic_partitions=1,
                        key_serializer="raw", value_serializer="raw", consumer_auto_offset_reset="earliest",
-                       broker_commit_interval=0.5)
+                       broker_commit_interval=0.5,
+                       # Faust's default (60 s) makes the embedded broker hold the join for 30 s.
+                       broker_session_timeout=10.0)
     app.fetch_max_wait_ms = 100
     topic = app.topic(topic_name, partitions=1)
 
