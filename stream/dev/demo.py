@@ -55,12 +55,17 @@ def demo_key(state_path) -> str:
     return key
 
 
-def start_receiver(out):
+def start_receiver(out, earlier: frozenset = frozenset()):
     from stream.alerts.config import new_secret
 
     from .webhook_receiver import DemoReceiver
 
-    return DemoReceiver(new_secret(), out).start()
+    return DemoReceiver(new_secret(), out, earlier).start()
+
+
+def registered_versions(registry) -> frozenset:
+    """Every (model, version) the registry holds: before a run, those of earlier runs."""
+    return frozenset((name, int(record["version"])) for name in registry.models() for record in registry.versions(name))
 
 
 def wait_for_alerts(receiver, kinds: tuple[str, ...], out, timeout: float = 30.0) -> None:
@@ -107,14 +112,16 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
         out(f"artifact {path} ({size:,} bytes, signed)")
 
         out("\n== 2. deploy")
-        version = Registry.from_url(settings.redis_url).register(path.read_bytes(), trained.metadata, alias="champion", reason="driftline demo")
+        registry = Registry.from_url(settings.redis_url)
+        earlier = registered_versions(registry)
+        version = registry.register(path.read_bytes(), trained.metadata, alias="champion", reason="driftline demo")
         out(f"{MODEL} version {version} is champion")
 
         out("\n== 3. start a worker (joining the consumer group takes ~10 s on the embedded broker)")
         # Alerts go to a receiver of the demo's own on loopback, which checks their signatures.
         alerts_file = settings.alerts_file
         if not alerts_file:  # the user's own alerts file wins
-            receiver = start_receiver(out)
+            receiver = start_receiver(out, earlier)
             demo_file = settings.state_path / "demo" / "alerts.json"
             demo_file.write_text(json.dumps({"cooldown_seconds": 600, "endpoints": [
                 {"name": "demo", "url": receiver.url("/driftline"), "secret": receiver.secret, "retry_schedule": [0, 1, 5, 30]}]}))

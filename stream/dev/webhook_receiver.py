@@ -52,9 +52,13 @@ class LoopbackReceiver:
 
 
 class DemoReceiver(LoopbackReceiver):
-    def __init__(self, secret: str, out: Callable[[str], None]):
+    """``earlier``: the (model, version) pairs registered before this demo run. Alerts about them
+    are said to be so: a worker resumes the drift windows an earlier run left open and judges
+    them when it starts, so a second demo hears about the first one's models."""
+
+    def __init__(self, secret: str, out: Callable[[str], None], earlier: frozenset = frozenset()):
         super().__init__(self._answer)
-        self.secret, self.out = secret, out
+        self.secret, self.out, self.earlier = secret, out, earlier
         self.received: list[dict] = []
         self.rejected = 0
 
@@ -66,6 +70,9 @@ class DemoReceiver(LoopbackReceiver):
             self.out(f"  [webhook] REJECTED a request: {exc}")
             return 401, {}
         self.received.append(alert)
+        record = alert["data"]
+        earlier = (record.get("model"), record.get("version")) in self.earlier
         self.out(f"  [webhook] signed alert received (webhook-id {headers['webhook-id']}, signature verified): "
-                 f"{describe(alert['data'], alert.get('count', 1))}")
+                 f"{describe(record, alert.get('count', 1))}"
+                 + (" [a model of an earlier demo run: its drift window, open when that run ended, was judged now]" if earlier else ""))
         return 204, {}
