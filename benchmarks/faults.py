@@ -207,10 +207,6 @@ def plan(name: str, rng: random.Random, kills: int, freeze: float) -> Scenario:
     return Scenario(name, 1, [])
 
 
-def read(settings: Settings, topic: str) -> list:
-    return read_to_end(settings, topic)
-
-
 def merged_rows(drift: DriftStore, model: str) -> int:
     """Rows in the model's drift windows: the closed ones and the open one's checkpoint."""
     open_window = drift.load_open(model)
@@ -219,7 +215,7 @@ def merged_rows(drift: DriftStore, model: str) -> int:
 
 def summary_rows(settings: Settings, model: str) -> int:
     """Rows the model's summaries on ``monitoring`` carry (one per scoring the score path summarised)."""
-    return sum(json.loads(m.value)["summary"]["n_rows"] for m in read(settings, "monitoring") if m.key == model.encode())
+    return sum(json.loads(m.value)["summary"]["n_rows"] for m in read_to_end(settings, "monitoring") if m.key == model.encode())
 
 
 def redis_pid(base: Settings) -> int:
@@ -335,10 +331,10 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
     deadline = time.monotonic() + 300
     settled_at = None  # the example count when everything last looked done: done twice running is done
     while time.monotonic() < deadline:
-        deadletter_now = read(settings, "deadletter")
-        answered = {m.key.decode() for m in read(settings, "predictions") if m.key} | {m.key.decode() for m in deadletter_now if m.key}
+        deadletter_now = read_to_end(settings, "deadletter")
+        answered = {m.key.decode() for m in read_to_end(settings, "predictions") if m.key} | {m.key.decode() for m in deadletter_now if m.key}
         info = registry.snapshot_info(model) or {}
-        examples = {json.loads(m.value)["id"] for m in read(settings, "training")}
+        examples = {json.loads(m.value)["id"] for m in read_to_end(settings, "training")}
         unmatched = {m.key.decode() for m in deadletter_now if m.key and json.loads(m.value)["reason"] == "unmatched_label"}
         if (expected <= answered and expected <= examples | unmatched and info.get("n_learned", 0) >= len(examples) and info.get("version") == version
                 and (webhooks is None or webhooks.settled()) and merged_rows(drift, model) >= summary_rows(settings, model)):
@@ -352,10 +348,10 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
         w.stop()
 
     # The verifier ------------------------------------------------------------------------------
-    predictions = [json.loads(m.value) for m in read(settings, "predictions")]
-    deadletter_messages = read(settings, "deadletter")
+    predictions = [json.loads(m.value) for m in read_to_end(settings, "predictions")]
+    deadletter_messages = read_to_end(settings, "deadletter")
     deadletters = [json.loads(m.value) for m in deadletter_messages]
-    training = [m for m in read(settings, "training") if m.key == model.encode()]
+    training = [m for m in read_to_end(settings, "training") if m.key == model.encode()]
     predicted = Counter(p["id"] for p in predictions)
     dead_keys = {d.get("id") for d in deadletters} | {m.key.decode() for m in deadletter_messages if m.key}
     missing = sorted(e for e in expected if e not in predicted and e not in dead_keys)
@@ -394,7 +390,7 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
     summarised_rows = summary_rows(settings, model)
     # Deployment decisions: at most one per retrain trigger (none happen with deploy_policy off;
     # the controller's crash test is tests/test_deployment_integration.py).
-    decisions = Counter(r.get("trigger") for r in (json.loads(m.value) for m in read(settings, "drift-events") if m.value)
+    decisions = Counter(r.get("trigger") for r in (json.loads(m.value) for m in read_to_end(settings, "drift-events") if m.value)
                         if r.get("kind") in ("deployed", "challenger_discarded", "rolled_back") and r.get("model") == model)
     decided_twice = sum(1 for n in decisions.values() if n > 1)
     result = {
