@@ -31,6 +31,7 @@ from stream.serving import agents as serving_stage
 from stream.serving.model_cache import ModelCache
 from stream.settings import Settings
 from stream.transport.faust_app import DriftlineApp
+from stream.transport.producer import BATCH_BYTES
 from stream.transport.timer_logs import quiet_short_timer_overlaps
 from stream.transport.topics import TopicNames
 from stream.web import views as web_stage
@@ -79,6 +80,7 @@ def faust_app(settings: Settings) -> DriftlineApp:
         web_host=settings.web_host,
         web_port=settings.web_port,
         producer_linger_ms=5,
+        producer_max_batch_size=BATCH_BYTES,  # a scored batch's outputs per partition in one record batch
         stream_buffer_maxsize=max(32768, settings.batch_size * 8),
         broker_max_poll_records=2000,
         broker_session_timeout=settings.session_timeout_seconds,

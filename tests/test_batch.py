@@ -197,10 +197,22 @@ def wait_for_served_snapshot(url: str, model: str, row: dict, revision: int, tim
     raise AssertionError(f"the worker still serves {served} instead of snapshot {revision}")
 
 
+def wait_checkpointed(registry, model: str, n: int, timeout: float = 120.0) -> int:
+    """Wait until the learner has checkpointed ``n`` examples and serves that checkpoint; returns its
+    revision. Not merely published: a publish is followed by a checkpoint of the same examples, a
+    new revision (without more labels nothing is published after the checkpoint)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        checkpoint = registry.fetch_checkpoint(model)
+        served = registry.snapshot_info(model)
+        if checkpoint and checkpoint[0]["n_learned"] >= n and served["revision"] == checkpoint[0]["revision"]:
+            return served["revision"]
+        time.sleep(0.3)
+    raise AssertionError(f"{model}: no checkpoint of {n} examples served within {timeout}s")
+
+
 @pytest.mark.integration
 def test_http_stream_and_batch_give_identical_answers(worker, stack_settings, registry, tmp_path):
-    from learning_helpers import wait_learned
-
     from stream.dev.outputs import OutputWatcher
     from stream.dev.replay import event_ids, new_run_id, replay
 
@@ -212,7 +224,7 @@ def test_http_stream_and_batch_give_identical_answers(worker, stack_settings, re
     # prediction must use that same model, not the artifact as deployed.
     learn_rows, learn_labels, _ = batchdata.mixed_rows(300, seed=31)
     replay(stack_settings, learn_rows, learn_labels, "b3-same", label_delay=0, run_id=new_run_id())
-    revision = wait_learned(registry, "b3-same", len(learn_rows))["revision"]
+    revision = wait_checkpointed(registry, "b3-same", len(learn_rows))
     wait_for_served_snapshot(worker.url, "b3-same", learn_rows[0], revision)
 
     clean, _, _ = batchdata.mixed_rows(200, seed=21)

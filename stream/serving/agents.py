@@ -8,12 +8,15 @@ the throughput. Each batch's outputs are handed to the producer without waiting,
 together before the batch is acknowledged, so offsets are committed only after every prediction
 and dead letter of the batch is on the broker (at-least-once; consumers of ``predictions``
 de-duplicate by event id). The next batch is taken only then, when the producer holds nothing
-more of this agent's: a batch's outputs then go into the producer's buffer in one step and leave
-together, so a worker killed mid-way repeats a batch's predictions and its drift summary both or
-neither (the fault suite checks that every scoring is summarised exactly once; sending a batch's
-outputs while the previous batch's were still in flight made aiokafka hold some of them back and
-split the pair, and the suite caught it). Agent concurrency stays 1 (faust-streaming #606: higher
-concurrency can commit past an unprocessed message).
+more of this agent's: a batch's outputs then go to the producer in one step, as closed record
+batches that do not linger (:func:`~stream.transport.producer.send_together`), and leave in one
+produce request, so a worker killed mid-way repeats a batch's predictions and its drift summary
+both or neither. The fault suite checks that every scoring is summarised exactly once, and it
+caught two ways of splitting the pair: sending a batch's outputs while the previous batch's were
+still in flight (aiokafka held some back), and batches handed over milliseconds apart, each
+lingering its own 5 ms, so that the sender could take the older ones alone (the likely cause
+of 7 scorings a CI run found unsummarised). Agent concurrency stays 1 (faust-streaming #606:
+higher concurrency can commit past an unprocessed message).
 
 With drift monitoring on, each scored batch also sends one summary per model to ``monitoring``
 (:class:`~stream.monitoring.summaries.BatchSummarizer`); a failure there is counted, never stops
@@ -36,7 +39,7 @@ from stream.transport.batching import ready_batches
 from stream.transport.faust_app import raw_topic
 from stream.transport.isolation import Isolation, until_done
 from stream.transport.messages import messages_of
-from stream.transport.producer import kafka_producer, send_keyed
+from stream.transport.producer import kafka_producer, send_together
 from stream.transport.topics import TopicNames
 
 from .model_cache import ModelCache
@@ -122,14 +125,16 @@ async def score_batch(app: Any, serving: Serving, topics: TopicNames, pending: A
     shadows = scorer.shadow(scored)  # empty unless a model has a challenger
 
     async def deliver() -> None:
-        producer = kafka_producer(app)
-        await asyncio.gather(
-            send_keyed(producer, topics.predictions, predictions),
-            send_keyed(producer, topics.deadletter, deadletters),
-            send_keyed(producer, topics.training, examples),
-            _send_summaries(producer, topics.monitoring, summarizer, summaries),
-            send_keyed(producer, topics.shadow, shadows),
-        )
+        # Predictions and their summary first: they must leave in the same request (the fault
+        # suite checks that every scoring is summarised exactly once).
+        errors = await send_together(kafka_producer(app), [
+            (topics.predictions, predictions), (topics.monitoring, summaries), (topics.deadletter, deadletters),
+            (topics.training, examples), (topics.shadow, shadows)])
+        if errors[1] is not None:  # a lost summary costs a window some rows; scoring goes on
+            summarizer.failed(errors[1])
+        error = next((e for i, e in enumerate(errors) if e is not None and i != 1), None)
+        if error is not None:
+            raise error
 
     # Acked (and so committed) only when every output is on the broker: while the broker is
     # away the batch waits and is sent again (at-least-once), instead of crashing the agent.
@@ -147,15 +152,6 @@ def _observe_latency(scored: list, now: float, recent: deque) -> None:
     for latency in latencies:
         observe(latency)
     recent.extend(latencies)
-
-
-async def _send_summaries(producer, topic: str, summarizer: Any, summaries: list) -> None:
-    if not summaries:
-        return
-    try:
-        await send_keyed(producer, topic, summaries)
-    except Exception as exc:  # a lost summary costs a window some rows; scoring goes on
-        summarizer.failed(exc)
 
 
 async def _remember(pending: Any, waiting: list) -> None:

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from aiokafka import AIOKafkaProducer
 
 Records = Iterable[tuple[bytes | None, bytes]]
+
+# The largest record batch the worker's producer builds (aiokafka's default is 16 KiB): a scored
+# batch's outputs for one partition then fit in one record batch, so they leave in one request
+# (see send_together). Kafka's default limit on a record batch is 1 MiB (message.max.bytes).
+BATCH_BYTES = 512 * 1024
 
 
 def kafka_producer(app: Any) -> AIOKafkaProducer:
@@ -35,26 +40,59 @@ def sender(app: Any, topic: str) -> Callable[[Records], Awaitable[None]]:
 
 async def send_keyed(producer: AIOKafkaProducer, topic: str, records: Records) -> None:
     """Send ``(key, value)`` records and wait until the broker has them all."""
-    records = records if isinstance(records, list) else list(records)
-    if not records:
-        return
-    await producer.client._wait_on_metadata(topic)
-    partitions = sorted(producer.client.cluster.partitions_for_topic(topic) or ())
-    available = sorted(producer.client.cluster.available_partitions_for_topic(topic) or ()) or partitions
-    partition_for = producer._partitioner
+    (error,) = await send_together(producer, [(topic, records)])
+    if error is not None:
+        raise error
+
+
+async def send_together(producer: AIOKafkaProducer, outputs: Sequence[tuple[str, Records]]) -> list[BaseException | None]:
+    """Send several topics' records together and wait until the broker has them; return each
+    topic's error, or None when all of its records are on the broker.
+
+    Every record batch is built first, then closed and handed to the producer in one step, in the
+    order given. A closed batch does not linger, and the producer's sender takes every partition's
+    waiting batch into one produce request per broker; so a process killed mid-way leaves the
+    batches of one call on a broker all or none. Two exceptions, both rare: a partition whose
+    records fill more than one batch (``BATCH_BYTES``), whose next batch waits for the first to
+    leave, and, on a cluster, partitions led by different brokers (a request each). Put first the
+    topics that must not be split.
+    """
+    groups = [(topic, records if isinstance(records, list) else list(records)) for topic, records in outputs]
+    for topic, records in groups:
+        if records:
+            await producer.client._wait_on_metadata(topic)
     timestamp = int(time.time() * 1000)
-    open_batches: dict[int, object] = {}
+    partition_for = producer._partitioner
+    built: list[list[tuple[int, Any]]] = []
+    for topic, records in groups:
+        batches: list[tuple[int, Any]] = []
+        if records:
+            partitions = sorted(producer.client.cluster.partitions_for_topic(topic) or ())
+            available = sorted(producer.client.cluster.available_partitions_for_topic(topic) or ()) or partitions
+            open_batches: dict[int, Any] = {}
+            for key, value in records:
+                partition = partition_for(key, partitions, available)
+                batch = open_batches.get(partition)
+                if batch is None:
+                    batch = open_batches[partition] = producer.create_batch()
+                    batches.append((partition, batch))
+                if batch.append(key=key, value=value, timestamp=timestamp) is None:  # full: start another
+                    batch = open_batches[partition] = producer.create_batch()
+                    batches.append((partition, batch))
+                    if batch.append(key=key, value=value, timestamp=timestamp) is None:
+                        raise ValueError(f"a record of {len(value)} bytes does not fit in an empty batch for {topic}")
+        built.append(batches)
+    # No await between these hand-overs unless a partition already has a batch waiting (only then
+    # does send_batch pause), so the sender sees all of them at once.
     deliveries = []
-    for key, value in records:
-        partition = partition_for(key, partitions, available)
-        batch = open_batches.get(partition)
-        if batch is None:
-            batch = open_batches[partition] = producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=timestamp) is None:  # batch full: ship it
-            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
-            batch = open_batches[partition] = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=timestamp) is None:
-                raise ValueError(f"a record of {len(value)} bytes does not fit in an empty batch for {topic}")
-    for partition, batch in open_batches.items():
-        deliveries.append(await producer.send_batch(batch, topic, partition=partition))
-    await asyncio.gather(*deliveries)
+    for (topic, _), batches in zip(groups, built):
+        futures = []
+        for partition, batch in batches:
+            batch.close()
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        deliveries.append(futures)
+    errors: list[BaseException | None] = []
+    for futures in deliveries:
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        errors.append(next((r for r in results if isinstance(r, BaseException)), None))
+    return errors
