@@ -53,7 +53,7 @@ from stream.serving.scoring import Message, Scorer
 from stream.settings import Settings
 from stream.training.datasets import load_dataset
 from stream.training.trainer import train
-from stream.transport.producer import send_keyed
+from stream.transport.producer import BATCH_BYTES, send_keyed
 from stream.transport.topics import ensure_topics
 
 MODEL = "bench-phishing"
@@ -109,7 +109,8 @@ async def plain_aiokafka_loop(settings: Settings, predictor: Predictor, n_events
         settings.topic("events"), bootstrap_servers=settings.broker_servers, group_id="bench-reference",
         auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=batch,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_servers, linger_ms=5, acks=1)
+    # The worker's producer settings (5 ms linger, BATCH_BYTES per record batch), so the work is the same.
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_servers, linger_ms=5, max_batch_size=BATCH_BYTES, acks=1)
     # The worker remembers each prediction for its label; so does the reference.
     pending = PendingStore(async_redis_client(settings.redis_url, timeout=1.0), "bench-reference", settings.pending_ttl_seconds,
                            settings.pending_max, settings.label_grace_seconds)
