@@ -127,14 +127,14 @@ async def score_batch(app: Any, serving: Serving, topics: TopicNames, pending: A
     async def deliver() -> None:
         # Predictions and their summary first: they must leave in the same request (the fault
         # suite checks that every scoring is summarised exactly once).
-        errors = await send_together(kafka_producer(app), [
+        prediction_error, summary_error, *other_errors = await send_together(kafka_producer(app), [
             (topics.predictions, predictions), (topics.monitoring, summaries), (topics.deadletter, deadletters),
             (topics.training, examples), (topics.shadow, shadows)])
-        if errors[1] is not None:  # a lost summary costs a window some rows; scoring goes on
-            summarizer.failed(errors[1])
-        error = next((e for i, e in enumerate(errors) if e is not None and i != 1), None)
-        if error is not None:
-            raise error
+        if summary_error is not None:  # a lost summary costs a window some rows; scoring goes on
+            summarizer.failed(summary_error)
+        for error in (prediction_error, *other_errors):
+            if error is not None:
+                raise error
 
     # Acked (and so committed) only when every output is on the broker: while the broker is
     # away the batch waits and is sent again (at-least-once), instead of crashing the agent.

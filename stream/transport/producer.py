@@ -57,35 +57,12 @@ async def send_together(producer: AIOKafkaProducer, outputs: Sequence[tuple[str,
     leave, and, on a cluster, partitions led by different brokers (a request each). Put first the
     topics that must not be split.
     """
-    groups = [(topic, records if isinstance(records, list) else list(records)) for topic, records in outputs]
-    for topic, records in groups:
-        if records:
-            await producer.client._wait_on_metadata(topic)
-    timestamp = int(time.time() * 1000)
-    partition_for = producer._partitioner
-    built: list[list[tuple[int, Any]]] = []
-    for topic, records in groups:
-        batches: list[tuple[int, Any]] = []
-        if records:
-            partitions = sorted(producer.client.cluster.partitions_for_topic(topic) or ())
-            available = sorted(producer.client.cluster.available_partitions_for_topic(topic) or ()) or partitions
-            open_batches: dict[int, Any] = {}
-            for key, value in records:
-                partition = partition_for(key, partitions, available)
-                batch = open_batches.get(partition)
-                if batch is None:
-                    batch = open_batches[partition] = producer.create_batch()
-                    batches.append((partition, batch))
-                if batch.append(key=key, value=value, timestamp=timestamp) is None:  # full: start another
-                    batch = open_batches[partition] = producer.create_batch()
-                    batches.append((partition, batch))
-                    if batch.append(key=key, value=value, timestamp=timestamp) is None:
-                        raise ValueError(f"a record of {len(value)} bytes does not fit in an empty batch for {topic}")
-        built.append(batches)
+    # Building may wait for metadata; only the hand-over below must not pause.
+    built = [(topic, await _record_batches(producer, topic, records)) for topic, records in outputs]
     # No await between these hand-overs unless a partition already has a batch waiting (only then
     # does send_batch pause), so the sender sees all of them at once.
     deliveries = []
-    for (topic, _), batches in zip(groups, built):
+    for topic, batches in built:
         futures = []
         for partition, batch in batches:
             batch.close()
@@ -96,3 +73,26 @@ async def send_together(producer: AIOKafkaProducer, outputs: Sequence[tuple[str,
         results = await asyncio.gather(*futures, return_exceptions=True)
         errors.append(next((r for r in results if isinstance(r, BaseException)), None))
     return errors
+
+
+async def _record_batches(producer: AIOKafkaProducer, topic: str, records: Records) -> list[tuple[int, Any]]:
+    """``(partition, record batch)`` pairs holding ``records``, partitioned by key as ``send`` would."""
+    records = records if isinstance(records, list) else list(records)
+    if not records:
+        return []
+    await producer.client._wait_on_metadata(topic)
+    partitions = sorted(producer.client.cluster.partitions_for_topic(topic) or ())
+    available = sorted(producer.client.cluster.available_partitions_for_topic(topic) or ()) or partitions
+    partition_for = producer._partitioner
+    timestamp = int(time.time() * 1000)
+    batches: list[tuple[int, Any]] = []
+    open_batches: dict[int, Any] = {}
+    for key, value in records:
+        partition = partition_for(key, partitions, available)
+        batch = open_batches.get(partition)
+        if batch is None or batch.append(key=key, value=value, timestamp=timestamp) is None:  # none yet, or full
+            batch = open_batches[partition] = producer.create_batch()
+            batches.append((partition, batch))
+            if batch.append(key=key, value=value, timestamp=timestamp) is None:
+                raise ValueError(f"a record of {len(value)} bytes does not fit in an empty batch for {topic}")
+    return batches
