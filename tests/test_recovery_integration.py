@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
+import subprocess
 import threading
 import time
 
@@ -75,6 +77,46 @@ def test_sigkill_mid_stream_recovers_to_the_same_model_as_without_a_crash(stack,
         print(f"after SIGKILL: {watcher.duplicates} duplicate outputs, {info['duplicates_skipped']} duplicate examples skipped")
         watcher.close()
     finally:
+        first.kill()
+        if second is not None:
+            second.stop()
+
+
+def test_a_worker_stopped_mid_stream_exits_by_itself_and_its_successor_loses_and_repeats_nothing(
+        stack, stack_settings, registry, tmp_path):
+    # On SIGTERM Faust waits until every event taken is acknowledged. The learner and the drift
+    # monitor acknowledge at a snapshot or a checkpoint; events they took after the stop hooks ran
+    # used to wait for timers that no longer ran, and the stop hung until it was killed.
+    settings = own_group(stack_settings, tmp_path, "term")
+    deploy(registry, "r4-term")
+    data = load_dataset("bananas")
+    n = 4000
+    first = start_worker(settings, tmp_path, "term-first")
+    second = None
+    run_id = new_run_id()
+    watcher = OutputWatcher(settings, run_id)
+    try:
+        first.wait_ready(180)
+        sender = threading.Thread(target=replay, args=(settings, data.rows, data.targets, "r4-term"),
+                                  kwargs=dict(limit=n, label_delay=200, rate=500, run_id=run_id))
+        sender.start()
+        assert watcher.wait_for(1000, 120), f"{watcher.total} of the first 1,000 events scored"
+        first.process.send_signal(signal.SIGTERM)  # mid-stream: events and labels keep arriving
+        try:
+            code = first.process.wait(120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the worker did not stop on SIGTERM within 120 s; log:\n{first.log_tail()}")
+        assert code == 0, first.log_tail()
+        second = start_worker(settings, tmp_path, "term-second")
+        sender.join()
+        assert watcher.wait_for(n, 180), f"{n - watcher.total} events without a prediction or dead letter"
+        assert set(watcher.predictions) | set(watcher.deadletters) == set(event_ids(run_id, n))
+        # What the stopped worker answered, it acknowledged and committed: nothing is scored twice.
+        assert watcher.duplicates == 0, f"{watcher.duplicates} events scored twice across the stop"
+        info = wait_learned(registry, "r4-term", n, timeout=180)
+        assert info["n_learned"] == n  # nothing learned twice across the stop
+    finally:
+        watcher.close()
         first.kill()
         if second is not None:
             second.stop()
@@ -183,7 +225,6 @@ def test_expired_predictions_and_unmatched_labels_are_counted_and_dead_lettered(
 def test_redis_outage_keeps_scoring_shows_in_health_and_catches_up(stack, stack_settings, registry, tmp_path):
     """redis-server frozen (SIGSTOP): connections hang rather than fail, the harder case."""
     import os
-    import signal
 
     settings = own_group(stack_settings, tmp_path, "outage", model_refresh_seconds=0.5)
     name = "r4-outage"

@@ -72,14 +72,17 @@ class WorkerProcess:
         except OSError:
             return "(no log)"
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 15.0) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds; True when the worker exited by itself."""
         if self.process is None or self.process.poll() is not None:
-            return
+            return True
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout)
+            return True
         except subprocess.TimeoutExpired:
             self.kill()
+            return False
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

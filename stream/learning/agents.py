@@ -142,6 +142,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
         await _snapshot_due(learning, force_time=True)
 
     app.before_stop.append(snapshot_learners)
+    app.while_draining.append(snapshot_learners)
 
     async def close_progress_watcher() -> None:
         await asyncio.to_thread(progress.close)

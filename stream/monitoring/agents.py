@@ -109,6 +109,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, cache: Any, regist
             await monitor.checkpoint(every=0.0)
 
     app.before_stop.append(checkpoint_windows)
+    app.while_draining.append(checkpoint_windows)
     return monitoring
 
 

@@ -22,6 +22,8 @@ from stream.transport import fetchwait
 
 #: The longest each stop hook may take (Redis away: give up; the events are delivered again).
 STOP_HOOK_SECONDS = 10.0
+#: While a stopping worker waits for its events to be acknowledged, the drain hooks run this often.
+DRAIN_HOOK_SECONDS = 0.25
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -198,7 +200,10 @@ class DriftlineApp(faust.App):
     The learner and the drift monitor acknowledge their events only once a snapshot or a
     checkpoint in Redis holds them, from timers. On a graceful stop Faust stops the timers, then
     waits for every event to be acknowledged: ``before_stop`` hooks write what is pending first,
-    so that a stop does not hang until it is killed.
+    so that a stop does not hang until it is killed. Events the agents had already taken still
+    reach the learner and the monitor after those hooks (Faust suspends the flow only after
+    ``on_stop``'s first step), so the ``while_draining`` hooks, which must be idempotent, run
+    again every :data:`DRAIN_HOOK_SECONDS` until Faust has seen every event acknowledged.
     """
 
     fetch_max_wait_ms: int = 1500
@@ -206,17 +211,38 @@ class DriftlineApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.before_stop: list[Callable[[], Awaitable[None]]] = []
+        self.while_draining: list[Callable[[], Awaitable[None]]] = []
+        self._stopping = False
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
 
-    async def on_stop(self) -> None:
-        for hook in self.before_stop:
+    async def _run_hooks(self, hooks: list[Callable[[], Awaitable[None]]]) -> None:
+        for hook in hooks:
             try:
                 await asyncio.wait_for(hook(), STOP_HOOK_SECONDS)
             except Exception as exc:  # what is not acked is delivered again after the restart
                 self.log.warning("on stop, %s failed: %s: %s", getattr(hook, "__name__", hook), type(exc).__name__, exc)
+
+    async def on_stop(self) -> None:
+        self._stopping = True
+        await self._run_hooks(self.before_stop)
         await super().on_stop()
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        # Faust calls this in a rebalance too, where the timers still run: only a stop needs help.
+        if not (self._stopping and self.while_draining):
+            return await super()._consumer_wait_empty(consumer, logger)
+        drained = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
+        try:
+            while not drained.done():
+                await asyncio.wait({drained}, timeout=DRAIN_HOOK_SECONDS)
+                if not drained.done():
+                    await self._run_hooks(self.while_draining)
+        finally:
+            if not drained.done():
+                drained.cancel()
+        await drained
 
 
 def on_partitions_moved(app: faust.App, topic: str, lock: asyncio.Lock, drop: Callable[[set[int]], Any]) -> None:
