@@ -114,6 +114,7 @@ class Scenario:
 #: Records sent to drift-events in the webhooks scenario, and the hanging endpoint's attempts.
 ALERT_RECORDS = 12
 HANG_SCHEDULE = [0, 0.5, 1.0]
+HANG_TIMEOUT = 0.5
 
 
 class Webhooks:
@@ -134,7 +135,9 @@ class Webhooks:
             {"name": "flaky", "url": self.up.url("/flaky"), "secret": self.secret, "retry_schedule": [0, 0.5, 1, 2]},
             {"name": "down", "url": f"http://127.0.0.1:{self.down_port}/down", "secret": self.secret,
              "retry_schedule": [0, 1, 2, 4, 8, 8, 8, 8, 8, 8, 8, 8]},
-            {"name": "hang", "url": self.up.url("/hang"), "secret": self.secret, "timeout": 1, "retry_schedule": HANG_SCHEDULE},
+            # The sender makes one attempt at a time per endpoint, so the 36 attempts cost 36 timeouts.
+            {"name": "hang", "url": self.up.url("/hang"), "secret": self.secret, "timeout": HANG_TIMEOUT,
+             "retry_schedule": HANG_SCHEDULE},
         ]
         self.file = state / f"alerts-{model}.json"
         self.file.write_text(json.dumps({"cooldown_seconds": 0, "endpoints": endpoints}))
