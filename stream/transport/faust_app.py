@@ -22,7 +22,7 @@ from stream.transport import fetchwait
 
 #: The longest each stop hook may take (Redis away: give up; the events are delivered again).
 STOP_HOOK_SECONDS = 10.0
-#: While a stopping worker waits for its events to be acknowledged, the drain hooks run this often.
+#: While a worker waits for its events to be acknowledged (a stop, a rebalance), the drain hooks run this often.
 DRAIN_HOOK_SECONDS = 0.25
 
 
@@ -195,15 +195,21 @@ def raw_topic(app: faust.App, name: str, partitions: int) -> Any:
 
 
 class DriftlineApp(faust.App):
-    """A Faust app whose worker consumer uses ``fetch_max_wait_ms``, with hooks run when it stops.
+    """A Faust app whose worker consumer uses ``fetch_max_wait_ms``, with hooks that write what is
+    pending when the worker stops or gives partitions up.
 
     The learner and the drift monitor acknowledge their events only once a snapshot or a
-    checkpoint in Redis holds them, from timers. On a graceful stop Faust stops the timers, then
-    waits for every event to be acknowledged: ``before_stop`` hooks write what is pending first,
-    so that a stop does not hang until it is killed. Events the agents had already taken still
-    reach the learner and the monitor after those hooks (Faust suspends the flow only after
-    ``on_stop``'s first step), so the ``while_draining`` hooks, which must be idempotent, run
-    again every :data:`DRAIN_HOOK_SECONDS` until Faust has seen every event acknowledged.
+    checkpoint in Redis holds them, from timers. Before Faust lets partitions go (a stop, or a
+    rebalance) it waits until every event the agents took is acknowledged:
+
+    - on a stop the timers are stopped first, so ``before_stop`` hooks write what is pending, and
+      events the agents took after those hooks (Faust suspends the flow later) would wait forever:
+      the stop hung until it was killed;
+    - in a rebalance the timers still run, but the worker waited for the next snapshot (up to
+      ``DRIFTLINE_SNAPSHOT_EVERY_SECONDS``) before it rejoined the group, and the whole group with it.
+
+    So while Faust waits, the ``while_draining`` hooks (idempotent: a snapshot, a checkpoint) run
+    every :data:`DRAIN_HOOK_SECONDS` until every event is acknowledged.
     """
 
     fetch_max_wait_ms: int = 1500
@@ -212,33 +218,30 @@ class DriftlineApp(faust.App):
         super().__init__(*args, **kwargs)
         self.before_stop: list[Callable[[], Awaitable[None]]] = []
         self.while_draining: list[Callable[[], Awaitable[None]]] = []
-        self._stopping = False
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
 
-    async def _run_hooks(self, hooks: list[Callable[[], Awaitable[None]]]) -> None:
+    async def _run_hooks(self, hooks: list[Callable[[], Awaitable[None]]], when: str) -> None:
         for hook in hooks:
             try:
                 await asyncio.wait_for(hook(), STOP_HOOK_SECONDS)
             except Exception as exc:  # what is not acked is delivered again after the restart
-                self.log.warning("on stop, %s failed: %s: %s", getattr(hook, "__name__", hook), type(exc).__name__, exc)
+                self.log.warning("%s, %s failed: %s: %s", when, getattr(hook, "__name__", hook), type(exc).__name__, exc)
 
     async def on_stop(self) -> None:
-        self._stopping = True
-        await self._run_hooks(self.before_stop)
+        await self._run_hooks(self.before_stop, "on stop")
         await super().on_stop()
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
-        # Faust calls this in a rebalance too, where the timers still run: only a stop needs help.
-        if not (self._stopping and self.while_draining):
+        if not self.while_draining:
             return await super()._consumer_wait_empty(consumer, logger)
         drained = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
         try:
             while not drained.done():
                 await asyncio.wait({drained}, timeout=DRAIN_HOOK_SECONDS)
                 if not drained.done():
-                    await self._run_hooks(self.while_draining)
+                    await self._run_hooks(self.while_draining, "while draining")
         finally:
             if not drained.done():
                 drained.cancel()
