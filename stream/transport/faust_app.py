@@ -1,5 +1,5 @@
 """Faust's aiokafka transport with one change, a configurable fetch wait; and the app's hooks
-that write what is pending before it stops (see :class:`DriftlineApp`).
+that write what is pending before it stops or gives partitions up (see :class:`DriftlineApp`).
 
 faust-streaming 0.15 hard-codes ``fetch_max_wait_ms=1500`` for the worker's consumer. Apache
 Kafka answers a fetch as soon as one byte is there, so the wait rarely matters; the embedded
