@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import signal
-import subprocess
 import threading
 import time
 
@@ -101,12 +100,9 @@ def test_a_worker_stopped_mid_stream_exits_by_itself_and_its_successor_loses_and
                                   kwargs=dict(limit=n, label_delay=200, rate=500, run_id=run_id))
         sender.start()
         assert watcher.wait_for(1000, 120), f"{watcher.total} of the first 1,000 events scored"
-        first.process.send_signal(signal.SIGTERM)  # mid-stream: events and labels keep arriving
-        try:
-            code = first.process.wait(120)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"the worker did not stop on SIGTERM within 120 s; log:\n{first.log_tail()}")
-        assert code == 0, first.log_tail()
+        stopped = first.stop(timeout=120)  # SIGTERM mid-stream: events and labels keep arriving
+        assert stopped, f"the worker did not stop on SIGTERM within 120 s; log:\n{first.log_tail()}"
+        assert first.process.returncode == 0, first.log_tail()
         second = start_worker(settings, tmp_path, "term-second")
         sender.join()
         assert watcher.wait_for(n, 180), f"{n - watcher.total} events without a prediction or dead letter"
