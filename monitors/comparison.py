@@ -168,15 +168,20 @@ class ColumnComparison:
         filled = counts > 0
         left, right, counts, offsets = left[filled], right[filled], counts[filled], stats.offsets[filled]
         # Bin 0 measures offsets from its right edge, the others from their left edge.
-        mean = np.where(np.flatnonzero(filled) == 0, right - offsets / counts, left + offsets / counts)
+        mean = left + offsets / counts
+        if filled[0]:
+            mean[0] = right[0] - offsets[0] / counts[0]
         mean = np.clip(mean, left, right)
         low_half = mean - left <= right - mean
-        support_low = np.where(low_half, left, 2 * mean - right)
-        support_high = np.where(low_half, 2 * mean - left, right)
-        before = np.concatenate([[0], np.cumsum(counts)[:-1]]) / stats.n
+        # Knots and shares interleaved: (support_low, support_high) and (share before, after) per bin.
+        knots = np.empty(2 * len(mean))
+        knots[0::2] = np.where(low_half, left, 2 * mean - right)
+        knots[1::2] = np.where(low_half, 2 * mean - left, right)
         after = np.cumsum(counts) / stats.n
-        knots = np.column_stack([support_low, support_high]).ravel()
-        shares = np.column_stack([before, after]).ravel()
+        shares = np.empty(2 * len(mean))
+        shares[1::2] = after
+        shares[0] = 0.0
+        shares[2::2] = after[:-1]
         cdf = np.interp(points, knots, shares)
         cdf[0], cdf[-1] = 0.0, 1.0  # the histogram spans both sides' full range
         return cdf
@@ -191,4 +196,6 @@ def sturges_edges(low: float, high: float, size: int) -> np.ndarray:
     span = high - low
     width = span / (np.log2(size) + 1.0)
     n_bins = int(np.ceil(span / width)) if width else 1
+    if span > 0:  # what histogram_bin_edges computes for such data, without its checks
+        return np.linspace(low, high, n_bins + 1)
     return np.histogram_bin_edges(np.array([low, high]), bins=n_bins)

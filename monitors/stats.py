@@ -63,6 +63,14 @@ def keep_smallest(counts: dict, overflow: int, limit: int = NEW_VALUES_LIMIT, ke
     return kept, overflow + sum(counts[value] for value in ordered[limit:])
 
 
+def merged_new_values(first: dict, second: dict, overflow: int, key=None) -> tuple[dict, int]:
+    """Two parts' values new to the reference, counts added, truncated by :func:`keep_smallest`."""
+    counts = dict(first)
+    for value, count in second.items():  # usually empty: no Counter to build for nothing
+        counts[value] = counts.get(value, 0) + count
+    return keep_smallest(counts, overflow, key=key)
+
+
 class NumericLayout:
     """Bins of a numeric column: quantile ``edges`` (continuous) or distinct ``values`` (discrete)."""
 
@@ -176,9 +184,7 @@ class NumericStats:
             delta = other.mean - self.mean
             mean = self.mean + delta * other.n / n
             m2 = self.m2 + other.m2 + delta * delta * self.n * other.n / n
-        new_values = Counter(self.new_values)
-        new_values.update(other.new_values)
-        kept, overflow = keep_smallest(dict(new_values), self.new_overflow + other.new_overflow)
+        kept, overflow = merged_new_values(self.new_values, other.new_values, self.new_overflow + other.new_overflow)
         return NumericStats(
             n, self.missing + other.missing, mean, m2,
             either(min, self.min, other.min), either(max, self.max, other.max),
@@ -281,9 +287,8 @@ class CategoryStats:
     def merge(self, other: "CategoryStats") -> "CategoryStats":
         if len(self.counts) != len(other.counts):
             raise ValueError("cannot merge category statistics over different categories")
-        new_values = Counter(self.new_values)
-        new_values.update(other.new_values)
-        kept, overflow = keep_smallest(dict(new_values), self.new_overflow + other.new_overflow, key=sort_key)
+        kept, overflow = merged_new_values(self.new_values, other.new_values, self.new_overflow + other.new_overflow,
+                                           key=sort_key)
         return CategoryStats(
             self.n + other.n, self.missing + other.missing, self.counts + other.counts,
             self.other + other.other, kept, overflow,

@@ -23,8 +23,10 @@ True
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
+from operator import itemgetter
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -37,6 +39,7 @@ from .stats import either, stats_from_dict
 FORMAT_VERSION = 1
 #: Sample keys are drawn uniformly from [0, KEY_SPACE).
 KEY_SPACE = 2**32
+_by_key = itemgetter(0)
 
 
 class RowSample:
@@ -69,22 +72,31 @@ class RowSample:
 
     def merge(self, other: "RowSample") -> "RowSample":
         threshold, capacity = min(self.threshold, other.threshold), min(self.capacity, other.capacity)
-        pairs = [(k, r) for k, r in zip(self.keys + other.keys, self.rows + other.rows) if k < threshold]
+        # Each side's keys are below its own threshold and sorted: only the side with the higher
+        # threshold needs cutting (a bisection), and Timsort merges the two runs in linear time.
+        pairs = sorted(self._below(threshold) + other._below(threshold), key=_by_key)
         if len(pairs) > capacity:
-            pairs.sort(key=lambda pair: pair[0])
             threshold = pairs[capacity][0]
-            pairs = [pair for pair in pairs if pair[0] < threshold]
-        return RowSample(threshold, capacity, [k for k, _ in pairs], [r for _, r in pairs])._sorted()
+            pairs = pairs[:bisect.bisect_left(pairs, threshold, key=_by_key)]
+        return RowSample(threshold, capacity, [k for k, _ in pairs], [r for _, r in pairs])._settle_ties()
+
+    def _below(self, threshold: int) -> list[tuple[int, list]]:
+        end = len(self.keys) if threshold >= self.threshold else bisect.bisect_left(self.keys, threshold)
+        return list(zip(self.keys[:end], self.rows[:end]))
 
     def _sorted(self) -> "RowSample":
-        # A canonical order (by key, ties by content), so that merges in any order give identical samples.
-        pairs = sorted(zip(self.keys, self.rows), key=lambda pair: pair[0])
-        for i in range(1, len(pairs)):
-            if pairs[i][0] == pairs[i - 1][0]:  # rare (32-bit keys): settle ties by content
-                pairs.sort(key=lambda pair: (pair[0], repr(pair[1])))
-                break
+        pairs = sorted(zip(self.keys, self.rows), key=_by_key)
         self.keys = [k for k, _ in pairs]
         self.rows = [r for _, r in pairs]
+        return self._settle_ties()
+
+    def _settle_ties(self) -> "RowSample":
+        # A canonical order (by key, ties by content), so that merges in any order give identical
+        # samples. Ties are rare (32-bit keys); the set finds them without a loop in Python.
+        if len(set(self.keys)) < len(self.keys):
+            pairs = sorted(zip(self.keys, self.rows), key=lambda pair: (pair[0], repr(pair[1])))
+            self.keys = [k for k, _ in pairs]
+            self.rows = [r for _, r in pairs]
         return self
 
     @property

@@ -125,6 +125,31 @@ def test_the_merged_sample_is_every_row_whose_key_is_below_the_merged_threshold(
     assert np.mean(visits) == pytest.approx(np.mean([r["visits"] for r in rows]), rel=0.1)
 
 
+def test_samples_with_equal_keys_and_different_thresholds_merge_the_same_in_any_order():
+    from monitors.summary import RowSample
+
+    # Keys repeat across parts (ties settled by content) and each part has its own threshold: the
+    # side with the higher threshold is cut, and the capacity cut lands on a repeated key.
+    parts = [
+        RowSample(100, 6, [3, 7, 7, 50], [["c"], ["b"], ["a"], ["d"]]),
+        RowSample(60, 6, [7, 20, 59], [["e"], ["f"], ["g"]]),
+        RowSample(90, 6, [1, 7, 20, 85], [["i"], ["h"], ["j"], ["k"]]),
+    ]
+    results = set()
+    for order in itertools.permutations(parts):
+        for grouping in ("left", "right"):
+            a, b, c = (RowSample(p.threshold, p.capacity, list(p.keys), list(p.rows)) for p in order)
+            merged = a.merge(b).merge(c) if grouping == "left" else a.merge(b.merge(c))
+            results.add(json.dumps(merged.to_dict()))
+    assert len(results) == 1
+    merged = json.loads(results.pop())
+    # Below 60: keys 1, 3, 7, 7, 7, 7, 20, 20, 50, 59; six fit, and the threshold drops to the
+    # seventh key (20).
+    assert merged["threshold"] == 20
+    assert merged["keys"] == [1, 3, 7, 7, 7, 7]
+    assert merged["rows"] == [["i"], ["c"], ["a"], ["b"], ["e"], ["h"]]  # a tie is ordered by content
+
+
 def test_json_round_trip_and_compact_size(baseline):
     summary = summarize(rows_of(500, 4), baseline, [1] * 500, seed=0, start=10.0, end=12.5)
     text = summary.to_json()
