@@ -161,8 +161,8 @@ def main() -> int:
     parser.add_argument("--monitoring-pairs", type=int, default=0,
                         help="extra runs of a fresh worker with drift monitoring on, then off (the machine's load drifts)")
     parser.add_argument("--latency-waits", default="",
-                        help="only the latency at half the maximum, for each FETCH_MS/BATCH_TIMEOUT_S pair (for example "
-                             "'100/0.05,20/0.01'): a fresh worker measures its maximum on the backlog, then is paced at half")
+                        help="only the latency at half the maximum, for each consumer fetch wait in ms (for example "
+                             "'100,20,20'): a fresh worker measures its maximum on the backlog, then is paced at half")
     args = parser.parse_args()
 
     load_start = os.getloadavg()[0]
@@ -229,10 +229,9 @@ def main() -> int:
         if args.latency_waits:
             rows = []
             for i, pair in enumerate(args.latency_waits.split(",")):
-                fetch_ms, batch_timeout = pair.split("/")
+                fetch_ms = pair.split("/")[0]  # FETCH_MS/BATCH_TIMEOUT as before: the batch timeout no longer counts
                 tag = f"bench-lat{i}"
-                settings = Settings.from_env(base.to_env(), topic_prefix=f"{tag}-", app_id=tag,
-                                             fetch_max_wait_ms=int(fetch_ms), batch_timeout=float(batch_timeout))
+                settings = Settings.from_env(base.to_env(), topic_prefix=f"{tag}-", app_id=tag, fetch_max_wait_ms=int(fetch_ms))
                 ensure_topics(settings)
                 replay(settings, data.rows, None, MODEL, limit=n, run_id="tp")
                 watcher = OutputWatcher(settings, "tp-")
@@ -251,14 +250,14 @@ def main() -> int:
                 finally:
                     watcher.close()
                     process.stop()
-                rows.append((fetch_ms, batch_timeout, maximum, percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000, grown))
-                print(f"fetch wait {fetch_ms} ms, batch timeout {batch_timeout} s: maximum {maximum:,.0f} events/s; at half: "
-                      f"p50 {rows[-1][3]:.0f} ms, p99 {rows[-1][4]:.0f} ms; fetch wait reached {grown}", flush=True)
+                rows.append((fetch_ms, maximum, percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000, grown))
+                print(f"fetch wait {fetch_ms} ms: maximum {maximum:,.0f} events/s; at half: "
+                      f"p50 {rows[-1][2]:.0f} ms, p99 {rows[-1][3]:.0f} ms; fetch wait reached {grown}", flush=True)
             print()
-            print("| fetch wait (ms) | batch timeout (s) | maximum (events/s) | p50 at half (ms) | p99 at half (ms) | fetch wait reached |")
-            print("|---|---|---|---|---|---|")
-            for fetch_ms, batch_timeout, maximum, p50, p99, grown in rows:
-                print(f"| {fetch_ms} | {batch_timeout} | {maximum:,.0f} | {p50:.0f} | {p99:.0f} | {grown} |")
+            print("| fetch wait (ms) | maximum (events/s) | p50 at half (ms) | p99 at half (ms) | fetch wait reached |")
+            print("|---|---|---|---|---|")
+            for fetch_ms, maximum, p50, p99, grown in rows:
+                print(f"| {fetch_ms} | {maximum:,.0f} | {p50:.0f} | {p99:.0f} | {grown} |")
             return 0
 
         if args.loop_pairs:
@@ -428,7 +427,7 @@ def main() -> int:
     print(f"examples learned during the labelled run (from snapshots): {learned:,} of {n:,}")
     print(f"latency event -> prediction at {latency_rate:,.0f} events/s"
           f"{' (half the maximum measured above)' if args.rate is None else ''} for {args.seconds:.0f} s: "
-          f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (fetch wait {base.fetch_max_wait_ms} ms, batch timeout {base.batch_timeout * 1000:.0f} ms; "
+          f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (fetch wait {base.fetch_max_wait_ms} ms; "
           f"the fetch wait reached {latency_fetch_wait})")
     one, two = scale_out
     print(f"scale-out on this machine: 1 worker {one[0]:,.0f} events/s, {one[1]:,.0f} events per CPU-second; "

@@ -1,6 +1,8 @@
-"""The score agent's batches (``stream.transport.batching``): a batch is handed over as soon as
-nothing more is waiting, never larger than asked, and its events are left for the caller to
-acknowledge (once their outputs are on the broker)."""
+"""The agents' batches (``stream.transport.batching``): taken straight from the stream's queue, a
+batch is handed over as soon as nothing more is waiting, never larger than asked; events fetched
+before a rebalance are skipped as Faust's stream iterator skips them; the others are tracked as
+unacknowledged and left for the caller to acknowledge (once their outputs are on the broker); the
+actor's stop ends the iteration."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def _app() -> faust.App:
     return app
 
 
-def test_a_lone_event_is_handed_over_at_once_not_when_the_batch_timeout_ends():
+def test_a_lone_event_is_handed_over_at_once_without_a_timer():
     async def scenario():
         app = _app()
         channel = app.channel()
@@ -35,13 +37,13 @@ def test_a_lone_event_is_handed_over_at_once_not_when_the_batch_timeout_ends():
         batches: list[list] = []
 
         async def consume():
-            async for batch in ready_batches(stream, 500, within=60.0):
+            async for batch in ready_batches(stream, 500):
                 batches.append([event.value for event in batch])
 
         task = asyncio.ensure_future(consume())
         try:
             await channel.send(value="first")
-            await until(lambda: batches, "batch", timeout=20.0)  # Faust's noack_take would wait 60 s
+            await until(lambda: batches, "batch", timeout=20.0)  # Faust's noack_take would wait for its within
             await channel.send(value="second")
             await until(lambda: len(batches) == 2, "second batch", timeout=20.0)
         finally:
@@ -63,7 +65,7 @@ def test_events_waiting_together_come_in_batches_no_larger_than_asked_in_order_a
         go_on = asyncio.Event()
 
         async def consume():
-            async for batch in ready_batches(stream, 100, within=60.0):
+            async for batch in ready_batches(stream, 100):
                 batches.append([event.value for event in batch])
                 acked.extend(event.message.acked for event in batch)
                 if len(batches) == 1:
@@ -90,38 +92,126 @@ def test_events_waiting_together_come_in_batches_no_larger_than_asked_in_order_a
     assert not any(acked)  # the caller acks, once the outputs are delivered
 
 
-def test_an_idle_stream_sets_no_timer_until_an_event_comes():
+def test_an_idle_stream_waits_on_its_queue_with_no_timer_until_an_event_comes():
     async def scenario():
         app = _app()
         channel = app.channel()
         stream = app.stream(channel)
         batches: list[list] = []
-        timed_waits: list[float] = []
-        wait_for_stopped = stream.wait_for_stopped
+        loop = asyncio.get_running_loop()
+        timers: list[float] = []
+        call_at = loop.call_at
 
-        async def counting_wait(*coros, timeout=None):
-            if timeout is not None:
-                timed_waits.append(timeout)
-            return await wait_for_stopped(*coros, timeout=timeout)
-
-        stream.wait_for_stopped = counting_wait
+        def counting_call_at(when, callback, *args, **kwargs):  # every timer of the loop comes here
+            timers.append(when)
+            return call_at(when, callback, *args, **kwargs)
 
         async def consume():
-            async for batch in ready_batches(stream, 500, within=0.01):
+            async for batch in ready_batches(stream, 500):
                 batches.append([event.value for event in batch])
 
+        loop.call_at = counting_call_at
         task = asyncio.ensure_future(consume())
         try:
-            await asyncio.sleep(0.5)  # Faust's noack_take would have woken about fifty times by now
-            idle_waits = len(timed_waits)
+            for _ in range(50):  # Faust's noack_take would set a timer every 10 ms meanwhile
+                await asyncio.sleep(0)
+            idle_timers, waiting_on_queue = len(timers), len(stream.channel.queue._getters)
             await channel.send(value="first")
             await until(lambda: batches, "batch")
+        finally:
+            loop.call_at = call_at
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await stream.stop()
+        return idle_timers, waiting_on_queue, batches
+
+    idle_timers, waiting_on_queue, batches = run(scenario())
+    assert idle_timers == 0 and waiting_on_queue == 1
+    assert batches == [["first"]]
+
+
+# Tracking, rebalances and stops, with events of a Kafka topic put on the queue as Faust's
+# conductor puts them (the app never connects) ------------------------------------------------------
+def _kafka_event(app, topic: str, offset: int, generation: int):
+    from faust.events import Event
+    from faust.types import TP
+    from faust.types.tuples import ConsumerMessage
+
+    message = ConsumerMessage(topic, 0, offset, 1.7e9, 0, [], b"k", b"v", None, generation_id=generation)
+    message.tp = TP(topic, 0)
+    return Event(app, b"k", f"{topic}@{offset}", [], message)
+
+
+def test_events_fetched_before_a_rebalance_are_skipped_and_the_others_tracked_unacked():
+    async def scenario():
+        app = _app()
+        topic = app.topic("events", value_serializer="raw")
+        stream = app.stream(topic)
+        app.topics._acking_topics.add("events")
+        queue = stream.channel.queue
+        unacked = app.consumer._unacked_messages
+        batches: list[list] = []
+
+        async def consume():
+            async for batch in ready_batches(stream, 500):
+                batches.append([event.value for event in batch])
+
+        first_generation = app.consumer_generation_id
+        old = [_kafka_event(app, "events", offset, first_generation) for offset in range(3)]
+        for event in old:
+            queue.put_nowait(event)
+        app.flow_control.suspend()  # a rebalance began after these were fetched
+        task = asyncio.ensure_future(consume())
+        try:
+            for _ in range(20):
+                await asyncio.sleep(0)
+            taken_while_suspended = list(batches)
+            app.consumer_generation_id = first_generation + 1  # the rebalance done: a new generation
+            app.flow_control.resume()
+            stale = _kafka_event(app, "events", 3, first_generation)  # fetched before, delivered after
+            fresh = [_kafka_event(app, "events", offset, first_generation + 1) for offset in (3, 4)]
+            for event in [stale, *fresh]:
+                queue.put_nowait(event)
+            await until(lambda: batches, "a batch of the new generation")
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await stream.stop()
-        return idle_waits, timed_waits, batches
+        return taken_while_suspended, batches, old, stale, fresh, unacked
 
-    idle_waits, timed_waits, batches = run(scenario())
-    assert idle_waits == 0
-    assert batches == [["first"]] and timed_waits and set(timed_waits) == {0.01}  # once an event came, within counts
+    taken_while_suspended, batches, old, stale, fresh, unacked = run(scenario())
+    assert taken_while_suspended == []
+    assert batches == [["events@3", "events@4"]]
+    for skipped in [*old, stale]:  # neither tracked (nothing waits for them) nor acked (not committed)
+        assert not skipped.message.tracked and not skipped.message.acked and skipped.message not in unacked
+    for taken in fresh:  # tracked: a stop or rebalance waits for their acks; the caller acks
+        assert taken.message.tracked and not taken.message.acked and taken.message in unacked
+
+
+def test_the_actor_s_stop_ends_the_iteration_whether_it_waits_or_events_are_queued():
+    async def scenario(events_queued: bool):
+        app = _app()
+        topic = app.topic("events", value_serializer="raw")
+        stream = app.stream(topic)
+        batches: list[list] = []
+
+        async def consume():
+            async for batch in ready_batches(stream, 500):
+                batches.append([event.value for event in batch])
+            return "ended"
+
+        task = asyncio.ensure_future(consume())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        if events_queued:
+            for offset in range(3):
+                stream.channel.queue.put_nowait(_kafka_event(app, "events", offset, app.consumer_generation_id))
+        stream.channel._throw(StopAsyncIteration())  # what Faust's Actor.cancel does when the agent stops
+        try:
+            return await asyncio.wait_for(task, timeout=10), batches
+        finally:
+            await stream.stop()
+
+    assert run(scenario(events_queued=False)) == ("ended", [])
+    # A thrown stop is taken before the events queued behind it (as Faust's queue hands it out).
+    assert run(scenario(events_queued=True)) == ("ended", [])

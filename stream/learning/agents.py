@@ -77,7 +77,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
 
     @app.agent(raw_topic(app, topics.labels, settings.partitions), name="labels", concurrency=1)
     async def join_labels(stream):
-        async for batch in ready_batches(stream, settings.batch_size, within=settings.batch_timeout):
+        async for batch in ready_batches(stream, settings.batch_size):
             await until_done(partial(join, batch), "joining labels", attempt_seconds=10.0, redis_client=pending.redis)
             for event in batch:  # its example or dead letter is on the broker
                 event.ack()
@@ -94,7 +94,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
     @app.agent(raw_topic(app, topics.training, settings.partitions), name="learn", concurrency=1)
     async def learn(stream):
         # noack: a training event is acked only once a snapshot includes it (see stream.learning.learners).
-        async for batch in ready_batches(stream, settings.batch_size, within=settings.batch_timeout):
+        async for batch in ready_batches(stream, settings.batch_size):
             await until_done(partial(learn_and_send, batch), "learning")
             METRICS.events.labels(topic=topics.training).inc(len(batch))
             await _snapshot_due(learning)

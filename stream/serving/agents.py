@@ -79,7 +79,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, cache: ModelCache,
     @app.agent(events, name="score", concurrency=1)
     async def score(stream):
         await cache.ready.wait()
-        async for batch in ready_batches(stream, settings.batch_size, within=settings.batch_timeout):
+        async for batch in ready_batches(stream, settings.batch_size):
             started = time.perf_counter()
             await score_batch(app, serving, topics, pending, summarizer, batch)
             for event in batch:  # its outputs are on the broker

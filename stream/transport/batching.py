@@ -1,90 +1,75 @@
-"""Batches from a Faust stream, handed over as soon as nothing more is waiting.
+"""Batches of Faust events, taken straight from the stream's queue.
 
-Faust's ``take``/``noack_take`` hand a batch over when it is full or when ``within`` has passed,
-whichever comes first: below full load every event waits for the timer (on average half of
-``within``, up to all of it) although the agent is idle. :func:`ready_batches` hands the buffer
-over as soon as the stream's queue is empty, that is, as soon as the consumer has delivered
-everything it fetched: an idle agent takes each fetch as it comes, and a busy one finds a full
-batch waiting when it comes back (batches grow with the load by themselves). ``within`` stays the
-longest a buffered event waits.
+Faust's ``take``/``noack_take`` run every event through the stream's iterator: an
+``await sleep(0)`` (a whole turn of the event loop), an awaited queue ``get``, the sensors'
+per-event state, the buffering processor as a coroutine, ``on_merge``, and the iterator's
+generator hops. With a Driftline agent's work per event being tens of microseconds, that was
+about a fifth of a worker's CPU per event. :func:`ready_batches` takes every event already waiting
+in the stream's queue in one go, and does per event only what Faust's iterator does for
+correctness:
 
-It is ``noack_take`` otherwise, line for line where it can be: the same processor fills the
-buffer while the stream is drained passively, never more than ``max_`` events per batch, and
-acks are the caller's (an event is acknowledged when its outputs are on the broker, not when the
-batch is handed over).
+- skips an event fetched before a rebalance (flow control suspended, or an older consumer
+  generation), as the iterator does, without tracking or acking it;
+- tracks the message as unacknowledged (so a stop or rebalance waits for it, and its offset is
+  committed only once acknowledged) and reports it to the sensors' ``on_message_in``.
 
-Unlike ``noack_take`` it sets no timer while its buffer is empty: it waits for the first event,
-then at most ``within`` for the rest. ``noack_take`` wakes every ``within`` (10 ms by default)
-whether or not anything came, and those wake-ups were most of what an idle worker spent.
+Acks are the caller's: an event is acknowledged when its outputs are on the broker (or, for the
+learner, when a snapshot holds it), never when the batch is handed over. What it leaves out are
+Faust's per-stream sensors (``on_stream_event_in``/``out``: Faust's own monitor, which Driftline
+does not serve) and the stream's ``current_event``.
+
+A batch is handed over as soon as nothing more is waiting: an idle agent takes each fetch as it
+comes, and a busy one finds everything that arrived meanwhile (up to ``max_``) when it comes
+back, so batches grow with the load by themselves and no event waits for a timer. With nothing
+waiting it awaits the first event, with no timer either (an idle worker does not wake).
+
+The agent stops the way Faust stops any agent: its actor throws ``StopAsyncIteration`` into the
+channel's queue, which ends the iteration.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, AsyncIterator
 
-from mode.utils.aiter import aiter
-from mode.utils.futures import notify
+from faust.types import EventT
 
 
-async def ready_batches(stream: Any, max_: int, within: float) -> AsyncIterator[list[Any]]:
-    """Lists of up to ``max_`` Faust events (unacknowledged), each handed over as soon as the
-    stream's queue is empty, the buffer is full, or ``within`` seconds have passed."""
-    buffer: list[Any] = []
-    ready = asyncio.Event()  # full, or nothing more waiting: hand the buffer over
-    arrived = asyncio.Event()  # the buffer holds an event: from now on ``within`` counts
-    consumed = asyncio.Event()
-    consuming: asyncio.Future | None = None
-    queue = stream.channel.queue
-    channel_it = aiter(stream.channel)
-
-    async def add_to_buffer(value: Any) -> Any:
-        nonlocal consuming
-        try:
-            if consuming is not None:  # the caller holds the last batch: wait until it is done
-                try:
-                    await consuming
-                finally:
-                    consuming = None
-            event = stream.current_event
-            if event is None:
-                raise RuntimeError("the batch buffer found no current event")
-            buffer.append(event)
-            arrived.set()
-            if len(buffer) >= max_:
-                ready.set()
-                consumed.clear()
-                await stream.wait(consumed)  # never more than max_ in a batch
-            elif queue.empty():
-                ready.set()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            stream.log.exception("Error adding to the batch buffer: %r", exc)
-            await stream.crash(exc)
-        return value
-
-    enable_acks = stream.enable_acks
-    stream.enable_acks = False  # the caller acks each event once its outputs are delivered
-    stream.add_processor(add_to_buffer)
-    stream._enable_passive(channel_it)
+async def ready_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
+    """Lists of up to ``max_`` Faust events (tracked, unacknowledged): each list holds what the
+    stream's queue had when the agent asked, or, when it had nothing, the next event and whatever
+    came with it."""
+    app = stream.app
+    channel = stream.channel
+    queue = channel.queue
+    flow_is_active = app.flow_control.is_active
+    acking_topics = app.topics._acking_topics
+    add_unacked = app.consumer._unacked_messages.add
+    on_message_in = stream._on_message_in
+    stream._finalized = True  # as iterating it would: no processors may be added from now on
     try:
         while not stream.should_stop:
-            if not buffer and await stream.wait_for_stopped(arrived):  # no timer while there is nothing to wait for
-                break
-            await stream.wait_for_stopped(ready, timeout=within)
-            if buffer:
-                consuming = asyncio.get_running_loop().create_future()
-                try:
-                    yield list(buffer)
-                finally:
-                    buffer.clear()
-                    notify(consuming)
-                    ready.clear()
-                    arrived.clear()
-                    consumed.set()
-            else:
-                ready.clear()
+            try:
+                values = [await queue.get()] if queue.empty() else []
+                while len(values) < max_ and not queue.empty():
+                    values.append(queue.get_nowait())
+            except StopAsyncIteration:  # the actor is stopping
+                return
+            # Read once per batch: nothing else runs between the gets above and the loop below.
+            active, generation = flow_is_active(), app.consumer_generation_id
+            batch = []
+            for event in values:
+                if not isinstance(event, EventT):
+                    raise TypeError(f"expected Faust events from {channel!r}, got {type(event).__name__}")
+                message = event.message
+                if not active or message.generation_id != generation:
+                    continue  # fetched before a rebalance: Faust's iterator skips it too
+                if not message.tracked and message.topic in acking_topics:
+                    message.tracked = True
+                    add_unacked(message)
+                    on_message_in(message.tp, message.offset, message)
+                batch.append(event)
+            if batch:
+                stream.events_total += len(batch)
+                yield batch
     finally:
-        stream.enable_acks = enable_acks
-        stream._processors.remove(add_to_buffer)
+        stream._channel_stop_iteration(channel)
