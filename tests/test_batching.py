@@ -215,3 +215,48 @@ def test_the_actor_s_stop_ends_the_iteration_whether_it_waits_or_events_are_queu
     assert run(scenario(events_queued=False)) == ("ended", [])
     # A thrown stop is taken before the events queued behind it (as Faust's queue hands it out).
     assert run(scenario(events_queued=True)) == ("ended", [])
+
+
+def test_acking_a_batch_leaves_the_consumer_as_acking_each_event_does():
+    from stream.transport.batching import ack_batch
+
+    def consumer_state(app, events) -> tuple:
+        consumer = app.consumer
+        return (
+            {str(tp): sorted(offsets) for tp, offsets in consumer._acked.items()},
+            {str(tp): sorted(index) for tp, index in consumer._acked_index.items()},
+            sorted((m.topic, m.offset) for m in consumer._unacked_messages),
+            consumer._n_acked,
+            [(e.message.acked, e.message.refcount) for e in events],
+        )
+
+    def scenario(ack) -> tuple:
+        from faust.types import TP
+
+        app = _app()
+        app.topics._acking_topics.add("events")  # "other" is read without acks (as Faust's own topics can be)
+        consumer = app.consumer
+        consumer._committed_offset[TP("events", 0)] = 5  # offsets below it are committed already
+        events = [_kafka_event(app, topic, offset, app.consumer_generation_id)
+                  for topic, offset in [("events", 3), ("events", 5), ("events", 6), ("events", 6), ("other", 1), ("events", 7)]]
+        events[2].message.refcount = 2  # a second stream still holds it: the first ack only drops a reference
+        events[3].message.incref()  # a redelivered offset already acked through another message
+        for event in events:
+            consumer._unacked_messages.add(event.message)
+            event.message.tracked = True
+        events[5].message.acked = True  # acked before: a second ack changes nothing
+        first = [events[3]]
+        for event in first:
+            event.ack()
+        ack(events)
+        return consumer_state(app, events)
+
+    def one_by_one(events):
+        for event in events:
+            event.ack()
+
+    assert scenario(ack_batch) == scenario(one_by_one)
+    acked, index, unacked, n_acked, flags = scenario(ack_batch)
+    assert acked == {"TP(topic='events', partition=0)": [5, 6]} and n_acked == 2  # 3 is below the committed 5
+    assert ("events", 6) in unacked  # the message a second stream still holds
+    assert flags[2] == (False, 1) and flags[4] == (True, 0)

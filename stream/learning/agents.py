@@ -17,7 +17,7 @@ from typing import Any
 
 from stream.metrics import METRICS
 from stream.settings import Settings
-from stream.transport.batching import ready_batches
+from stream.transport.batching import ack_batch, ready_batches
 from stream.transport.faust_app import on_partitions_moved, raw_topic
 from stream.transport.isolation import Isolation, until_done
 from stream.transport.messages import messages_of
@@ -79,8 +79,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
     async def join_labels(stream):
         async for batch in ready_batches(stream, settings.batch_size):
             await until_done(partial(join, batch), "joining labels", attempt_seconds=10.0, redis_client=pending.redis)
-            for event in batch:  # its example or dead letter is on the broker
-                event.ack()
+            ack_batch(batch)  # its examples and dead letters are on the broker
             METRICS.events.labels(topic=topics.labels).inc(len(batch))
 
     async def learn_and_send(batch) -> None:

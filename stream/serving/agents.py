@@ -35,7 +35,7 @@ from typing import Any
 from stream.metrics import METRICS
 from stream.registry.redis_client import async_redis_client
 from stream.settings import Settings
-from stream.transport.batching import ready_batches
+from stream.transport.batching import ack_batch, ready_batches
 from stream.transport.faust_app import raw_topic
 from stream.transport.isolation import Isolation, until_done
 from stream.transport.messages import messages_of
@@ -82,8 +82,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, cache: ModelCache,
         async for batch in ready_batches(stream, settings.batch_size):
             started = time.perf_counter()
             await score_batch(app, serving, topics, pending, summarizer, batch)
-            for event in batch:  # its outputs are on the broker
-                event.ack()
+            ack_batch(batch)  # its outputs are on the broker
             consumed.inc(len(batch))
             batch_seconds.observe(time.perf_counter() - started)
             serving.batches.append((time.time(), len(batch)))

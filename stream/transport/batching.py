@@ -14,7 +14,8 @@ correctness:
   committed only once acknowledged) and reports it to the sensors' ``on_message_in``.
 
 Acks are the caller's: an event is acknowledged when its outputs are on the broker (or, for the
-learner, when a snapshot holds it), never when the batch is handed over. What it leaves out are
+learner, when a snapshot holds it), never when the batch is handed over; :func:`ack_batch`
+acknowledges a batch's events under one acquisition of Faust's ack lock instead of three per event. What it leaves out are
 Faust's per-stream sensors (``on_stream_event_in``/``out``: Faust's own monitor, which Driftline
 does not serve) and the stream's ``current_event``.
 
@@ -29,9 +30,11 @@ channel's queue, which ends the iteration.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Sequence
 
 from faust.types import EventT
+from faust.types.tuples import ConsumerMessage, ack_lock
+from mode.utils.futures import notify
 
 
 async def ready_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
@@ -73,3 +76,51 @@ async def ready_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
                 yield batch
     finally:
         stream._channel_stop_iteration(channel)
+
+
+def ack_batch(events: Sequence[Any]) -> int:
+    """``event.ack()`` for every event, with Faust's bookkeeping done once for the batch; returns
+    how many offsets became committable.
+
+    Per event it does what ``Message.ack`` followed by ``Consumer.ack`` do in faust-streaming 0.15.3
+    (``tests/test_batching.py`` compares the consumer's state after both): drop a reference, and on
+    the last one mark the message acked and, for an acking topic, record its offset as committable
+    unless it is below the committed offset or already recorded. The lock is taken once for the
+    batch, and waiters for acks (a stop or rebalance in ``wait_empty``) are woken once.
+    """
+    if not events:
+        return 0
+    app = events[0].app
+    consumer = app.consumer
+    acks_enabled_for = app.topics.acks_enabled_for
+    committed_offsets, acked_indexes, acked = consumer._committed_offset, consumer._acked_index, consumer._acked
+    unacked = consumer._unacked_messages
+    committable = 0
+    notify_waiters = False
+    with ack_lock:
+        for event in events:
+            message = event.message
+            if message.acked:
+                continue
+            message.refcount = refcount = max(message.refcount - 1, 0)
+            if refcount:
+                continue  # another stream still holds it
+            if type(message).on_final_ack is not ConsumerMessage.on_final_ack:
+                message.on_final_ack(consumer)  # not a consumer's message: its own final ack
+                continue
+            message.acked = True
+            if acks_enabled_for(message.topic):
+                notify_waiters = True
+                tp, offset = message.tp, message.offset
+                committed = committed_offsets[tp]
+                if committed is None or offset >= committed:
+                    index = acked_indexes[tp]
+                    if offset not in index:
+                        unacked.discard(message)
+                        index.add(offset)
+                        acked[tp].append(offset)
+                        committable += 1
+        consumer._n_acked += committable
+        if notify_waiters:
+            notify(consumer._waiting_for_ack)
+    return committable
