@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import faust
+import pytest
 from async_helpers import run
 from async_helpers import until as shared_until
 
@@ -22,7 +23,14 @@ async def until(condition, what: str, timeout: float = 10.0) -> None:
     await shared_until(condition, what, timeout, poll=0.001)
 
 
-# ready_batches on a real Faust stream (an in-memory channel) --------------------------------------
+# Both batchers on a real Faust stream (an in-memory channel) ---------------------------------------
+# The score agent's ready_batches, and the labels and learn agents' buffered_batches with a batch
+# timeout far longer than the tests wait (a batch goes when nothing more is waiting, not then).
+BATCHERS = {
+    "ready_batches": ready_batches,
+    "buffered_batches": lambda stream, max_: buffered_batches(stream, max_, within=60.0),
+}
+batchers = pytest.mark.parametrize("batches_of", BATCHERS.values(), ids=BATCHERS.keys())
 def _app() -> faust.App:
     # Never connects: only the in-memory channel is used. Flow control is resumed by a running
     # worker; here by hand.
@@ -31,7 +39,8 @@ def _app() -> faust.App:
     return app
 
 
-def test_a_lone_event_is_handed_over_at_once_without_a_timer():
+@batchers
+def test_a_lone_event_is_handed_over_at_once_without_a_timer(batches_of):
     async def scenario():
         app = _app()
         channel = app.channel()
@@ -39,7 +48,7 @@ def test_a_lone_event_is_handed_over_at_once_without_a_timer():
         batches: list[list] = []
 
         async def consume():
-            async for batch in ready_batches(stream, 500):
+            async for batch in batches_of(stream, 500):
                 batches.append([event.value for event in batch])
 
         task = asyncio.ensure_future(consume())
@@ -57,7 +66,8 @@ def test_a_lone_event_is_handed_over_at_once_without_a_timer():
     assert run(scenario()) == [["first"], ["second"]]
 
 
-def test_events_waiting_together_come_in_batches_no_larger_than_asked_in_order_and_unacked():
+@batchers
+def test_events_waiting_together_come_in_batches_no_larger_than_asked_in_order_and_unacked(batches_of):
     async def scenario():
         app = _app()
         channel = app.channel(maxsize=2000)
@@ -67,7 +77,7 @@ def test_events_waiting_together_come_in_batches_no_larger_than_asked_in_order_a
         go_on = asyncio.Event()
 
         async def consume():
-            async for batch in ready_batches(stream, 100):
+            async for batch in batches_of(stream, 100):
                 batches.append([event.value for event in batch])
                 acked.extend(event.message.acked for event in batch)
                 if len(batches) == 1:
@@ -115,8 +125,9 @@ def test_an_idle_stream_waits_on_its_queue_with_no_timer_until_an_event_comes():
         loop.call_at = counting_call_at
         task = asyncio.ensure_future(consume())
         try:
-            for _ in range(50):  # Faust's noack_take would set a timer every 10 ms meanwhile
-                await asyncio.sleep(0)
+            # Waiting on its queue; a timed wait (Faust's noack_take) would have set its timer by now.
+            # Polled without a timer of its own (poll 0), so that every timer counted is the batcher's.
+            await shared_until(lambda: stream.channel.queue._getters, "the batcher waiting on its queue", 10.0, poll=0.0)
             idle_timers, waiting_on_queue = len(timers), len(stream.channel.queue._getters)
             await channel.send(value="first")
             await until(lambda: batches, "batch")
@@ -165,8 +176,8 @@ def test_events_fetched_before_a_rebalance_are_skipped_and_the_others_tracked_un
         app.flow_control.suspend()  # a rebalance began after these were fetched
         task = asyncio.ensure_future(consume())
         try:
-            for _ in range(20):
-                await asyncio.sleep(0)
+            # Taken from the queue and skipped: the batcher is back waiting on an empty queue.
+            await until(lambda: queue.empty() and queue._getters, "the stale events taken")
             taken_while_suspended = list(batches)
             app.consumer_generation_id = first_generation + 1  # the rebalance done: a new generation
             app.flow_control.resume()
@@ -203,8 +214,7 @@ def test_the_actor_s_stop_ends_the_iteration_whether_it_waits_or_events_are_queu
             return "ended"
 
         task = asyncio.ensure_future(consume())
-        for _ in range(5):
-            await asyncio.sleep(0)
+        await until(lambda: stream.channel.queue._getters, "the batcher waiting on its queue")
         if events_queued:
             for offset in range(3):
                 stream.channel.queue.put_nowait(_kafka_event(app, "events", offset, app.consumer_generation_id))
@@ -265,69 +275,6 @@ def test_acking_a_batch_leaves_the_consumer_as_acking_each_event_does():
 
 
 # buffered_batches (the labels and learn agents) --------------------------------------------------------
-def test_buffered_a_lone_event_is_handed_over_at_once_not_when_the_batch_timeout_ends():
-    async def scenario():
-        app = _app()
-        channel = app.channel()
-        stream = app.stream(channel)  # before the first send: the stream reads a clone of the channel
-        batches: list[list] = []
-
-        async def consume():
-            async for batch in buffered_batches(stream, 500, within=60.0):
-                batches.append([event.value for event in batch])
-
-        task = asyncio.ensure_future(consume())
-        try:
-            await channel.send(value="first")
-            await until(lambda: batches, "batch", timeout=20.0)  # Faust's noack_take would wait 60 s
-            await channel.send(value="second")
-            await until(lambda: len(batches) == 2, "second batch", timeout=20.0)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await stream.stop()
-        return batches
-
-    assert run(scenario()) == [["first"], ["second"]]
-
-
-def test_buffered_events_waiting_together_come_in_batches_no_larger_than_asked_in_order_and_unacked():
-    async def scenario():
-        app = _app()
-        channel = app.channel(maxsize=2000)
-        stream = app.stream(channel)
-        batches: list[list] = []
-        acked: list[bool] = []
-        go_on = asyncio.Event()
-
-        async def consume():
-            async for batch in buffered_batches(stream, 100, within=60.0):
-                batches.append([event.value for event in batch])
-                acked.extend(event.message.acked for event in batch)
-                if len(batches) == 1:
-                    await go_on.wait()  # a busy agent: the rest piles up meanwhile
-
-        task = asyncio.ensure_future(consume())
-        try:
-            await channel.send(value=0)
-            await until(lambda: batches, "first batch")
-            for i in range(1, 351):
-                await channel.send(value=i)
-            go_on.set()
-            await until(lambda: sum(map(len, batches)) == 351, "every event")
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await stream.stop()
-        return batches, acked
-
-    batches, acked = run(scenario())
-    assert [v for batch in batches for v in batch] == list(range(351))
-    assert batches[0] == [0] and max(map(len, batches)) == 100
-    assert len(batches) <= 6  # the pile came in full batches, not one by one
-    assert not any(acked)  # the caller acks, once the outputs are delivered
-
-
 def test_buffered_an_idle_stream_sets_no_timer_until_an_event_comes():
     async def scenario():
         app = _app()

@@ -13,11 +13,11 @@ correctness:
 - tracks the message as unacknowledged (so a stop or rebalance waits for it, and its offset is
   committed only once acknowledged) and reports it to the sensors' ``on_message_in``.
 
-Acks are the caller's: an event is acknowledged when its outputs are on the broker (or, for the
-learner, when a snapshot holds it), never when the batch is handed over; :func:`ack_batch`
-acknowledges a batch's events under one acquisition of Faust's ack lock instead of three per event. What it leaves out are
-Faust's per-stream sensors (``on_stream_event_in``/``out``: Faust's own monitor, which Driftline
-does not serve) and the stream's ``current_event``.
+Acks are the caller's: an event is acknowledged when its outputs are on the broker, never when
+the batch is handed over; :func:`ack_batch` acknowledges a batch's events under one acquisition of
+Faust's ack lock instead of three per event. What it leaves out are Faust's per-stream sensors
+(``on_stream_event_in``/``out``: Faust's own monitor, which Driftline does not serve) and the
+stream's ``current_event``.
 
 A batch is handed over as soon as nothing more is waiting: an idle agent takes each fetch as it
 comes, and a busy one finds everything that arrived meanwhile (up to ``max_``) when it comes
@@ -30,7 +30,7 @@ channel's queue, which ends the iteration.
 The labels and learn agents use :func:`buffered_batches` instead, the same hand-over through
 Faust's stream iterator (``noack_take`` with a hand-over when the queue is empty, and no timer
 while the buffer is empty). With :func:`ready_batches` there, a retrained challenger took about
-twice as long to catch up on the examples that arrived while it was trained (4 to 14 s against 3
+twice as long to catch up on the examples that arrived while it was trained (5 to 14 s against 3
 to 6 s in the demo's runs), which delays every promotion; the cause is not found yet. Their
 events are a small part of a worker's CPU next to the score path's.
 """
