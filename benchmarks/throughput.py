@@ -229,7 +229,7 @@ def main() -> int:
         if args.latency_waits:
             rows = []
             for i, pair in enumerate(args.latency_waits.split(",")):
-                fetch_ms = pair.split("/")[0]  # FETCH_MS/BATCH_TIMEOUT as before: the score agent has no batch timeout
+                fetch_ms = pair.split("/")[0]  # FETCH_MS/BATCH_TIMEOUT as before: no agent has a batch timeout any more
                 tag = f"bench-lat{i}"
                 settings = Settings.from_env(base.to_env(), topic_prefix=f"{tag}-", app_id=tag, fetch_max_wait_ms=int(fetch_ms))
                 ensure_topics(settings)

@@ -192,7 +192,7 @@ class Settings:
     default_model: str = _setting("", _str, "Model used for events that do not name one.")
     app_id: str = _setting("driftline", _str, "Faust application id (the Kafka consumer group).")
     batch_size: int = _setting(500, _int(1), "Events scored per batch by the score agent.")
-    batch_timeout: float = _setting(0.01, _float(0.001), "The longest a labels or learn batch waits to fill (a batch goes as soon as nothing more is waiting). The score agent takes its batches straight from the stream's queue, without a timer.")
+    batch_timeout: float = _setting(0.01, _float(0.001), "No longer used: the score, labels and learn agents take each batch from the stream's queue as soon as they are free, without a timer. Accepted so that existing configurations still start.")
     fetch_max_wait_ms: int = _setting(20, _int(1), "Longest a worker's fetch waits for data (latency on quiet streams).")
     max_event_bytes: int = _setting(65536, _int(64), "Larger events go to the dead-letter topic.")
     model_refresh_seconds: float = _setting(2.0, _float(0.05), "How often workers re-read the registry's aliases (snapshots are also pushed).")

@@ -2,20 +2,17 @@
 batch is handed over as soon as nothing more is waiting, never larger than asked; events fetched
 before a rebalance are skipped as Faust's stream iterator skips them; the others are tracked as
 unacknowledged and left for the caller to acknowledge (once their outputs are on the broker); the
-actor's stop ends the iteration. The labels and learn agents' ``buffered_batches`` (through Faust's
-stream iterator) hands a batch over as soon as nothing more is waiting too, and sets no timer
-while it has nothing."""
+actor's stop ends the iteration."""
 
 from __future__ import annotations
 
 import asyncio
 
 import faust
-import pytest
 from async_helpers import run
 from async_helpers import until as shared_until
 
-from stream.transport.batching import buffered_batches, ready_batches
+from stream.transport.batching import ready_batches
 
 
 async def until(condition, what: str, timeout: float = 10.0) -> None:
@@ -23,14 +20,7 @@ async def until(condition, what: str, timeout: float = 10.0) -> None:
     await shared_until(condition, what, timeout, poll=0.001)
 
 
-# Both batchers on a real Faust stream (an in-memory channel) ---------------------------------------
-# The score agent's ready_batches, and the labels and learn agents' buffered_batches with a batch
-# timeout far longer than the tests wait (a batch goes when nothing more is waiting, not then).
-BATCHERS = {
-    "ready_batches": ready_batches,
-    "buffered_batches": lambda stream, max_: buffered_batches(stream, max_, within=60.0),
-}
-batchers = pytest.mark.parametrize("batches_of", BATCHERS.values(), ids=BATCHERS.keys())
+# ready_batches on a real Faust stream (an in-memory channel) -----------------------------------------
 def _app() -> faust.App:
     # Never connects: only the in-memory channel is used. Flow control is resumed by a running
     # worker; here by hand.
@@ -39,8 +29,7 @@ def _app() -> faust.App:
     return app
 
 
-@batchers
-def test_a_lone_event_is_handed_over_at_once_without_a_timer(batches_of):
+def test_a_lone_event_is_handed_over_at_once_without_a_timer():
     async def scenario():
         app = _app()
         channel = app.channel()
@@ -48,7 +37,7 @@ def test_a_lone_event_is_handed_over_at_once_without_a_timer(batches_of):
         batches: list[list] = []
 
         async def consume():
-            async for batch in batches_of(stream, 500):
+            async for batch in ready_batches(stream, 500):
                 batches.append([event.value for event in batch])
 
         task = asyncio.ensure_future(consume())
@@ -66,8 +55,7 @@ def test_a_lone_event_is_handed_over_at_once_without_a_timer(batches_of):
     assert run(scenario()) == [["first"], ["second"]]
 
 
-@batchers
-def test_events_waiting_together_come_in_batches_no_larger_than_asked_in_order_and_unacked(batches_of):
+def test_events_waiting_together_come_in_batches_no_larger_than_asked_in_order_and_unacked():
     async def scenario():
         app = _app()
         channel = app.channel(maxsize=2000)
@@ -77,7 +65,7 @@ def test_events_waiting_together_come_in_batches_no_larger_than_asked_in_order_a
         go_on = asyncio.Event()
 
         async def consume():
-            async for batch in batches_of(stream, 100):
+            async for batch in ready_batches(stream, 100):
                 batches.append([event.value for event in batch])
                 acked.extend(event.message.acked for event in batch)
                 if len(batches) == 1:
@@ -272,41 +260,3 @@ def test_acking_a_batch_leaves_the_consumer_as_acking_each_event_does():
     assert acked == {"TP(topic='events', partition=0)": [5, 6]} and n_acked == 2  # 3 is below the committed 5
     assert ("events", 6) in unacked  # the message a second stream still holds
     assert flags[2] == (False, 1) and flags[4] == (True, 0)
-
-
-# buffered_batches (the labels and learn agents) --------------------------------------------------------
-def test_buffered_an_idle_stream_sets_no_timer_until_an_event_comes():
-    async def scenario():
-        app = _app()
-        channel = app.channel()
-        stream = app.stream(channel)
-        batches: list[list] = []
-        timed_waits: list[float] = []
-        wait_for_stopped = stream.wait_for_stopped
-
-        async def counting_wait(*coros, timeout=None):
-            if timeout is not None:
-                timed_waits.append(timeout)
-            return await wait_for_stopped(*coros, timeout=timeout)
-
-        stream.wait_for_stopped = counting_wait
-
-        async def consume():
-            async for batch in buffered_batches(stream, 500, within=0.01):
-                batches.append([event.value for event in batch])
-
-        task = asyncio.ensure_future(consume())
-        try:
-            await asyncio.sleep(0.5)  # Faust's noack_take would have woken about fifty times by now
-            idle_waits = len(timed_waits)
-            await channel.send(value="first")
-            await until(lambda: batches, "batch")
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await stream.stop()
-        return idle_waits, timed_waits, batches
-
-    idle_waits, timed_waits, batches = run(scenario())
-    assert idle_waits == 0
-    assert batches == [["first"]] and timed_waits and set(timed_waits) == {0.01}  # once an event came, within counts

@@ -152,19 +152,21 @@ def test_a_retrained_challenger_catches_up_with_the_examples_that_arrived_while_
         await learners.learn_batch(events[:300])
         champion = learners.learners[(name, "champion")]
         registry.set_alias(name, "challenger", v2, "retrained", "test")
-        learned = []
+        learned, counted = [], []
         original = Learners._catch_up
 
         def spy(learner, buffer, position, offsets):
             learned.extend(buffer.since(position))
-            original(learner, buffer, position, offsets)
+            counted.append(original(learner, buffer, position, offsets))
+            return counted[-1]
 
         learners._catch_up = spy
         await learners.move(name, v1, v2, catch_up_from=220)  # the retrain's window ended at example 220
         challenger = learners.learners[(name, "challenger")]
-        return champion, challenger, learned
+        return champion, challenger, learned, counted
 
-    champion, challenger, learned = asyncio.run(scenario())
+    champion, challenger, learned, counted = asyncio.run(scenario())
+    assert counted == [80]  # what the log line reports
     assert len(learned) == 80 and learned[0][1] == stream.targets[220] and learned[-1][1] == stream.targets[299]
     assert challenger.offsets == champion.offsets and challenger.offsets  # a replay skips what both learned
     # Each example caught up on was tested first, paired with the champion's own test-then-train

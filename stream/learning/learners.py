@@ -154,16 +154,19 @@ class Learners:
             learner.concept = None
 
     @staticmethod
-    def _catch_up(learner: ModelLearner, buffer: ExampleBuffer, position: int, offsets: dict[int, int]) -> None:
+    def _catch_up(learner: ModelLearner, buffer: ExampleBuffer, position: int, offsets: dict[int, int]) -> int:
         """The challenger learns the examples it was not trained on, each tested first: where the
         champion's test-then-train error on it is known, the pair goes to the paired test (both
         models predicted the example before learning it), so the test starts with the evidence of
-        the seconds the retrain took instead of waiting for as many new labels."""
-        for x, y, champion_error in buffer.since_with_errors(position):
+        the seconds the retrain took instead of waiting for as many new labels. Returns how many
+        it learned."""
+        examples = buffer.since_with_errors(position)
+        for x, y, champion_error in examples:
             error = learner.test_then_train(x, y)
             if champion_error is not None and learner.paired is not None:
                 learner.paired.observe(champion_error, error)
         learner.offsets = dict(offsets)  # it has learned what the champion has: a replay skips the same
+        return len(examples)
 
     async def move(self, name: str, champion: int, challenger: int | None, catch_up_from: int | None = None) -> None:
         """Rearrange a model's learners after its aliases moved (promotion, rollback, a challenger
@@ -185,7 +188,12 @@ class Learners:
                 if alias == "challenger":
                     self._take_role(learner, alias)  # tested from the examples it catches up on
                     if catch_up_from is not None and buffer is not None and "champion" in current:
-                        await asyncio.to_thread(self._catch_up, learner, buffer, catch_up_from, current["champion"].offsets)
+                        started = time.monotonic()
+                        caught_up = await asyncio.to_thread(self._catch_up, learner, buffer, catch_up_from,
+                                                            current["champion"].offsets)
+                        # The champion's learning waits meanwhile (the caller holds the learning lock).
+                        log.info("%s: challenger v%d caught up on %d examples in %.2f s", name, version, caught_up,
+                                 time.monotonic() - started)
             elif learner.alias != alias:
                 self._take_role(learner, alias, buffer)
             if alias == "champion" and learner.buffer is None:

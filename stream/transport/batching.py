@@ -26,23 +26,14 @@ waiting it awaits the first event, with no timer either (an idle worker does not
 
 The agent stops the way Faust stops any agent: its actor throws ``StopAsyncIteration`` into the
 channel's queue, which ends the iteration.
-
-The labels and learn agents use :func:`buffered_batches` instead, the same hand-over through
-Faust's stream iterator (``noack_take`` with a hand-over when the queue is empty, and no timer
-while the buffer is empty). With :func:`ready_batches` there, a retrained challenger took about
-twice as long to catch up on the examples that arrived while it was trained (5 to 14 s against 3
-to 6 s in the demo's runs), which delays every promotion; the cause is not found yet. Their
-events are a small part of a worker's CPU next to the score path's.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, AsyncIterator, Sequence
 
 from faust.types import EventT
 from faust.types.tuples import ConsumerMessage, ack_lock
-from mode.utils.aiter import aiter
 from mode.utils.futures import notify
 
 
@@ -133,67 +124,3 @@ def ack_batch(events: Sequence[Any]) -> int:
         if notify_waiters:
             notify(consumer._waiting_for_ack)
     return committable
-
-
-async def buffered_batches(stream: Any, max_: int, within: float) -> AsyncIterator[list[Any]]:
-    """Lists of up to ``max_`` Faust events (unacknowledged), collected through Faust's stream
-    iterator, each handed over as soon as the stream's queue is empty, the buffer is full, or
-    ``within`` seconds have passed."""
-    buffer: list[Any] = []
-    ready = asyncio.Event()  # full, or nothing more waiting: hand the buffer over
-    arrived = asyncio.Event()  # the buffer holds an event: from now on ``within`` counts
-    consumed = asyncio.Event()
-    consuming: asyncio.Future | None = None
-    queue = stream.channel.queue
-    channel_it = aiter(stream.channel)
-
-    async def add_to_buffer(value: Any) -> Any:
-        nonlocal consuming
-        try:
-            if consuming is not None:  # the caller holds the last batch: wait until it is done
-                try:
-                    await consuming
-                finally:
-                    consuming = None
-            event = stream.current_event
-            if event is None:
-                raise RuntimeError("the batch buffer found no current event")
-            buffer.append(event)
-            arrived.set()
-            if len(buffer) >= max_:
-                ready.set()
-                consumed.clear()
-                await stream.wait(consumed)  # never more than max_ in a batch
-            elif queue.empty():
-                ready.set()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            stream.log.exception("Error adding to the batch buffer: %r", exc)
-            await stream.crash(exc)
-        return value
-
-    enable_acks = stream.enable_acks
-    stream.enable_acks = False  # the caller acks each event once its outputs are delivered
-    stream.add_processor(add_to_buffer)
-    stream._enable_passive(channel_it)
-    try:
-        while not stream.should_stop:
-            if not buffer and await stream.wait_for_stopped(arrived):  # no timer while there is nothing to wait for
-                break
-            await stream.wait_for_stopped(ready, timeout=within)
-            if buffer:
-                consuming = asyncio.get_running_loop().create_future()
-                try:
-                    yield list(buffer)
-                finally:
-                    buffer.clear()
-                    notify(consuming)
-                    ready.clear()
-                    arrived.clear()
-                    consumed.set()
-            else:
-                ready.clear()
-    finally:
-        stream.enable_acks = enable_acks
-        stream._processors.remove(add_to_buffer)
