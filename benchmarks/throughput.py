@@ -9,7 +9,10 @@ is not counted; the rate is N divided by the span of ``ts_scored`` stamps on the
 per CPU-second (the worker process's, the reference loop's own) are printed too: other processes
 take wall-clock time from a run on a shared 2-core machine, not CPU time. The reference runs
 before and after the worker; the ratio uses the mean. Then the
-worker gets a paced stream for the latency figures (event timestamp to scoring). Last, the same
+worker gets a paced stream for the latency figures (event timestamp to scoring), and so does the
+reference loop (between two such runs of the worker), in a process of its own with the same fetch wait, at the same rate: what the
+producer, the broker and the fetch wait cost without the worker, so that the difference is the
+worker's share. Last, the same
 worker reads a second backlog whose labels flow on ``labels`` ``--label-delay`` events behind
 their events, so the label join, the ``training`` topic and the learner share the process with
 scoring: events per second with and without labels flowing (per CPU-second, the worker's CPU from
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import resource
 import time
@@ -103,11 +107,15 @@ class StaticCache:
         self.predictors, self.known, self.load_errors = {predictor.name: predictor}, {predictor.name: predictor.version}, {}
 
 
-async def plain_aiokafka_loop(settings: Settings, predictor: Predictor, n_events: int, batch: int) -> None:
+async def plain_aiokafka_loop(settings: Settings, predictor: Predictor, n_events: int, batch: int,
+                              group_id: str = "bench-reference", offset_reset: str = "earliest") -> None:
     scorer = Scorer(StaticCache(predictor), max_event_bytes=settings.max_event_bytes)
+    # The worker's fetch wait too: the embedded broker holds a fetch close to its full wait (aiokafka's
+    # default is 500 ms), which would count against the reference's latency, not its throughput.
     consumer = AIOKafkaConsumer(
-        settings.topic("events"), bootstrap_servers=settings.broker_servers, group_id="bench-reference",
-        auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=batch,
+        settings.topic("events"), bootstrap_servers=settings.broker_servers, group_id=group_id,
+        auto_offset_reset=offset_reset, enable_auto_commit=False, max_poll_records=batch,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
     # The worker's producer settings (5 ms linger, BATCH_BYTES per record batch), so the work is the same.
     producer = AIOKafkaProducer(bootstrap_servers=settings.broker_servers, linger_ms=5, max_batch_size=BATCH_BYTES, acks=1)
@@ -134,6 +142,48 @@ async def plain_aiokafka_loop(settings: Settings, predictor: Predictor, n_events
         await consumer.stop()
         await producer.stop()
         await pending.redis.aclose()
+
+
+def _reference_for_latency(settings: Settings, blob: bytes, version: int, batch: int) -> None:
+    """The reference loop in a process of its own (as the worker is), from the end of its topics on,
+    until it is terminated."""
+    predictor = Predictor.from_artifact(artifact.loads(blob, b"bench"), version=version)
+    asyncio.run(plain_aiokafka_loop(settings, predictor, 10**12, batch, group_id="bench-reference-latency",
+                                    offset_reset="latest"))
+
+
+def reference_latency(settings: Settings, blob: bytes, version: int, batch: int, rows: list, rate: float,
+                      seconds: float) -> list[float]:
+    """Latencies (event timestamp to scoring, sorted) of the reference loop paced at ``rate``: the same
+    producer, broker and fetch wait as the worker's latency run, so what the worker adds to them is
+    the difference. Its topics already hold a consumed backlog, as the worker's do (the embedded
+    broker's fetches slow down with the batches a partition holds)."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=_reference_for_latency, args=(settings, blob, version, batch), daemon=True)
+    process.start()
+    try:
+        # Warm up until it answers: its consumer joins its group and starts from the end, so events
+        # sent before it has its partitions are never read.
+        watcher = OutputWatcher(settings, "latwarm", from_now=True)
+        deadline = time.monotonic() + 120
+        sent = 0
+        while watcher.total == 0:
+            if time.monotonic() > deadline or not process.is_alive():
+                raise RuntimeError("the reference loop did not start scoring within 120 s")
+            replay(settings, rows, None, MODEL, limit=2 * settings.partitions, run_id=f"latwarm{sent}")  # every partition
+            sent += 1
+            watcher.wait_for(1, 2.0)
+        watcher.close()
+        paced = int(rate * seconds)
+        watcher = OutputWatcher(settings, "lat-", from_now=True)
+        replay(settings, rows, None, MODEL, limit=paced, rate=rate, run_id="lat")
+        assert watcher.wait_for(paced, 120), f"reference latency run produced {watcher.total} of {paced}"
+        latencies = watcher.latencies()
+        watcher.close()
+        return latencies
+    finally:
+        process.terminate()
+        process.join(10)
 
 
 def fetch_wait_reached(process: WorkerProcess) -> str:
@@ -327,6 +377,17 @@ def main() -> int:
             latencies = watcher.latencies()
             latency_fetch_wait = fetch_wait_reached(worker)
             watcher.close()
+            # The reference loop paced the same, on topics that also hold a consumed backlog of N
+            # (bench-ref1-): what the producer, the broker and the fetch wait cost without the worker.
+            # Then the worker once more: the embedded broker slows down as it holds more, so the
+            # reference is measured between two runs of the worker.
+            reference_latencies = reference_latency(Settings.from_env(base.to_env(), topic_prefix="bench-ref1-"), blob,
+                                                    version, args.batch, data.rows, latency_rate, args.seconds)
+            watcher = OutputWatcher(faust_settings, "lat2-", from_now=True)
+            replay(faust_settings, data.rows, None, MODEL, limit=paced, rate=latency_rate, run_id="lat2")
+            assert watcher.wait_for(paced, 120), f"second latency run produced {watcher.total} of {paced}"
+            latencies_after = watcher.latencies()
+            watcher.close()
 
             # The same stream without labels, produced while the worker runs, its CPU counted the
             # same way as the labelled run's below: the like-for-like base of the labels ratio (a
@@ -403,6 +464,8 @@ def main() -> int:
         with_shadow = fresh_worker("6", True)
 
     p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+    ref_p50, ref_p99 = percentile(reference_latencies, 0.5) * 1000, percentile(reference_latencies, 0.99) * 1000
+    after_p50, after_p99 = percentile(latencies_after, 0.5) * 1000, percentile(latencies_after, 0.99) * 1000
     print()
     reference_rate = sum(r for r, _ in references) / len(references)
     reference_cpu_rate = sum(c for _, c in references) / len(references)
@@ -429,6 +492,10 @@ def main() -> int:
           f"{' (half the maximum measured above)' if args.rate is None else ''} for {args.seconds:.0f} s: "
           f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (fetch wait {base.fetch_max_wait_ms} ms; "
           f"the fetch wait reached {latency_fetch_wait})")
+    print(f"  then the plain aiokafka loop paced the same (same producer, broker and fetch wait): p50 {ref_p50:.0f} ms, "
+          f"p99 {ref_p99:.0f} ms; then the worker again: p50 {after_p50:.0f} ms, p99 {after_p99:.0f} ms "
+          f"(worker minus reference, mean of its two runs: p50 {(p50 + after_p50) / 2 - ref_p50:+.0f} ms, "
+          f"p99 {(p99 + after_p99) / 2 - ref_p99:+.0f} ms)")
     one, two = scale_out
     print(f"scale-out on this machine: 1 worker {one[0]:,.0f} events/s, {one[1]:,.0f} events per CPU-second; "
           f"2 workers {two[0]:,.0f} events/s, {two[1]:,.0f} events per CPU-second (all workers' CPU; ratio {two[1] / one[1]:.2f})")
