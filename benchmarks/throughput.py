@@ -8,12 +8,11 @@ events pre-produced to its own topics, so the ~30 s the worker needs to join its
 is not counted; the rate is N divided by the span of ``ts_scored`` stamps on the outputs. Events
 per CPU-second (the worker process's, the reference loop's own) are printed too: other processes
 take wall-clock time from a run on a shared 2-core machine, not CPU time. The reference runs
-before and after the worker; the ratio uses the mean. Then the
-worker gets a paced stream for the latency figures (event timestamp to scoring), and so does the
-reference loop (between two such runs of the worker), in a process of its own with the same fetch wait, at the same rate: what the
+before and after the worker; the ratio uses the mean. Then the worker gets a paced stream for the
+latency figures (event timestamp to scoring), and so does the reference loop, between two such
+runs of the worker, in a process of its own with the same fetch wait, at the same rate: what the
 producer, the broker and the fetch wait cost without the worker, so that the difference is the
-worker's share. Last, the same
-worker reads a second backlog whose labels flow on ``labels`` ``--label-delay`` events behind
+worker's share. Last, the same worker reads a second backlog whose labels flow on ``labels`` ``--label-delay`` events behind
 their events, so the label join, the ``training`` topic and the learner share the process with
 scoring: events per second with and without labels flowing (per CPU-second, the worker's CPU from
 before the first labelled event to the snapshot that holds the last example, so that the learning
