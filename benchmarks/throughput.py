@@ -12,9 +12,9 @@ before and after the worker; the ratio uses the mean. Then the worker gets a pac
 latency figures (event timestamp to scoring), and so does the reference loop, between two such
 runs of the worker, in a process of its own with the same fetch wait, at the same rate: what the
 producer, the broker and the fetch wait cost without the worker, so that the difference is the
-worker's share. Last, the same worker reads a second backlog whose labels flow on ``labels`` ``--label-delay`` events behind
-their events, so the label join, the ``training`` topic and the learner share the process with
-scoring: events per second with and without labels flowing (per CPU-second, the worker's CPU from
+worker's share. Last, the same worker reads a second backlog whose labels flow on ``labels``
+``--label-delay`` events behind their events, so the label join, the ``training`` topic and the
+learner share the process with scoring: events per second with and without labels flowing (per CPU-second, the worker's CPU from
 before the first labelled event to the snapshot that holds the last example, so that the learning
 after the last prediction counts too). The same stream without labels, produced while the worker
 runs and counted the same way, gives the like-for-like base of that ratio.
