@@ -364,8 +364,8 @@ def main() -> int:
             score_path, monitor = monitoring.get("score_path") or {}, monitoring.get("monitor") or {}
             spent = score_path.get("seconds", 0.0) + monitor.get("seconds", 0.0)
             print(f"  monitoring on: {score_path.get('summaries_sent', 0):,} summaries, {monitor.get('windows_closed', 0)} windows "
-                  f"closed, {monitor.get('drift_records', 0)} drift records; building summaries {score_path.get('seconds', 0.0):.2f} s "
-                  f"and merging them {monitor.get('seconds', 0.0):.2f} s = {spent / (n / worker_cpu_rate):.1%} of the worker's "
+                  f"closed, {monitor.get('drift_records', 0)} drift records; building summaries {score_path.get('seconds', 0.0):.2f} CPU-s "
+                  f"and merging them {monitor.get('seconds', 0.0):.2f} CPU-s = {spent / (n / worker_cpu_rate):.1%} of the worker's "
                   f"{n / worker_cpu_rate:.1f} CPU-seconds", flush=True)
 
             latency_rate = args.rate or worker_rate / 2  # half the maximum just measured
