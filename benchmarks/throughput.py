@@ -143,6 +143,19 @@ async def plain_aiokafka_loop(settings: Settings, predictor: Predictor, n_events
         await pending.redis.aclose()
 
 
+def paced_latencies(settings: Settings, rows: list, rate: float, seconds: float, run_id: str = "lat") -> list[float]:
+    """Stream ``rate`` events a second for ``seconds`` into ``settings``' topics and return each
+    one's time from its timestamp to its scoring, sorted (only this run's outputs are read)."""
+    paced = int(rate * seconds)
+    watcher = OutputWatcher(settings, f"{run_id}-", from_now=True)
+    try:
+        replay(settings, rows, None, MODEL, limit=paced, rate=rate, run_id=run_id)
+        assert watcher.wait_for(paced, 120), f"latency run {run_id} produced {watcher.total} of {paced}"
+        return watcher.latencies()
+    finally:
+        watcher.close()
+
+
 def _reference_for_latency(settings: Settings, blob: bytes, version: int, batch: int) -> None:
     """The reference loop in a process of its own (as the worker is), from the end of its topics on,
     until it is terminated."""
@@ -173,13 +186,7 @@ def reference_latency(settings: Settings, blob: bytes, version: int, batch: int,
             sent += 1
             watcher.wait_for(1, 2.0)
         watcher.close()
-        paced = int(rate * seconds)
-        watcher = OutputWatcher(settings, "lat-", from_now=True)
-        replay(settings, rows, None, MODEL, limit=paced, rate=rate, run_id="lat")
-        assert watcher.wait_for(paced, 120), f"reference latency run produced {watcher.total} of {paced}"
-        latencies = watcher.latencies()
-        watcher.close()
-        return latencies
+        return paced_latencies(settings, rows, rate, seconds)
     finally:
         process.terminate()
         process.join(10)
@@ -289,12 +296,7 @@ def main() -> int:
                     process.wait_ready(timeout=180)
                     assert watcher.wait_for(n, 600), f"worker ({tag}) produced {watcher.total} of {n}"
                     maximum = scored_rate(watcher)
-                    watcher.close()
-                    paced = int(maximum / 2 * args.seconds)
-                    watcher = OutputWatcher(settings, "lat-", from_now=True)
-                    replay(settings, data.rows, None, MODEL, limit=paced, rate=maximum / 2, run_id="lat")
-                    assert watcher.wait_for(paced, 120), f"latency run produced {watcher.total} of {paced}"
-                    latencies = watcher.latencies()
+                    latencies = paced_latencies(settings, data.rows, maximum / 2, args.seconds)
                     grown = fetch_wait_reached(process)
                 finally:
                     watcher.close()
@@ -369,24 +371,15 @@ def main() -> int:
                   f"{n / worker_cpu_rate:.1f} CPU-seconds", flush=True)
 
             latency_rate = args.rate or worker_rate / 2  # half the maximum just measured
-            paced = int(latency_rate * args.seconds)
-            watcher = OutputWatcher(faust_settings, "lat-", from_now=True)
-            replay(faust_settings, data.rows, None, MODEL, limit=paced, rate=latency_rate, run_id="lat")
-            assert watcher.wait_for(paced, 120), f"latency run produced {watcher.total} of {paced}"
-            latencies = watcher.latencies()
+            latencies = paced_latencies(faust_settings, data.rows, latency_rate, args.seconds)
             latency_fetch_wait = fetch_wait_reached(worker)
-            watcher.close()
             # The reference loop paced the same, on topics that also hold a consumed backlog of N
             # (bench-ref1-): what the producer, the broker and the fetch wait cost without the worker.
             # Then the worker once more: the embedded broker slows down as it holds more, so the
             # reference is measured between two runs of the worker.
             reference_latencies = reference_latency(Settings.from_env(base.to_env(), topic_prefix="bench-ref1-"), blob,
                                                     version, args.batch, data.rows, latency_rate, args.seconds)
-            watcher = OutputWatcher(faust_settings, "lat2-", from_now=True)
-            replay(faust_settings, data.rows, None, MODEL, limit=paced, rate=latency_rate, run_id="lat2")
-            assert watcher.wait_for(paced, 120), f"second latency run produced {watcher.total} of {paced}"
-            latencies_after = watcher.latencies()
-            watcher.close()
+            latencies_after = paced_latencies(faust_settings, data.rows, latency_rate, args.seconds, run_id="lat2")
 
             # The same stream without labels, produced while the worker runs, its CPU counted the
             # same way as the labelled run's below: the like-for-like base of the labels ratio (a
