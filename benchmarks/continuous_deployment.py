@@ -237,6 +237,9 @@ def loop_summary(result: dict, run: dict, args) -> None:
     result["promotions"] = len(deployed)
     result["false_triggers"] = len([r for r in records if r["kind"] in ("concept_drift", "data_drift") and r["ts"] < change_at])
     result["spec"] = registered[0]["spec"] if registered else None
+    # Each candidate's learning cost, and the specs passed over as too slow for the label rate.
+    result["learn_ms"] = registered[0].get("learn_ms") if registered else None
+    result["passed_over"] = sorted(registered[0].get("passed_over") or {}) if registered else []
     # Where the events after the change went: each step of the loop, in events after the change.
     steps = [r for r in records if r["ts"] >= change_at and r["kind"] in ("concept_drift", "data_drift", "retrain_started",
                                                                           "challenger_registered", "deployed")]
@@ -276,7 +279,8 @@ def print_row(r: dict) -> None:
     print(f"{r['scenario']} seed {r['seed']}: frozen {fmt(r['frozen'])} online {fmt(r['off'])} loop {fmt(r['auto'])} "
           f"arf {fmt(r['arf'])} drift-retraining {fmt(r['drift_retraining'])}; detected after {fmt(r['detected_s'], '{:.1f}')} s "
           f"({r['detected_by']}), promoted after {fmt(r['promoted_s'], '{:.1f}')} s / {fmt(r['promoted_events'], '{:,}')} events, "
-          f"spec {r['spec']}, retrains {r['retrains']}, promotions {r['promotions']}, test {r['test']}; "
+          f"spec {r['spec']} (ms an example: {r.get('learn_ms')}; passed over as too slow: {', '.join(r.get('passed_over') or []) or 'none'}), "
+          f"retrains {r['retrains']}, promotions {r['promotions']}, test {r['test']}; "
           f"events after the change: {r.get('timeline') or '-'}", flush=True)
 
 

@@ -239,6 +239,7 @@ class Settings:
     retrain_buffer: int = _setting(20_000, _int(100), "Recent labeled examples kept per model for retraining.")
     retrain_min_examples: int = _setting(500, _int(50), "Labeled examples after the drift a retrain waits for (and trains on, with any more since).")
     retrain_holdout: float = _setting(0.2, _float(0.05, 0.5), "Most recent share of the retrain window kept to compare candidates and measure the challenger.")
+    retrain_max_learn_share: float = _setting(0.5, _float(0.0), "A candidate whose learning, at the rate the model's labels arrive, would take more than this share of a core is passed over, unless it is the champion's own spec (0: no limit).")
     promote_alpha: float = _setting(0.01, _float(1e-6, 0.5), "The sequential test promotes when its e-value reaches 1/alpha (false-promotion probability at most alpha).")
     promote_min_disagreements: int = _setting(30, _int(1), "...with at least this many disagreements between champion and challenger...")
     promote_min_gain: float = _setting(0.01, _float(0.0, 1.0), "...and at least this gain ((b - c) / n: accuracy points as a share; for regressors, mean loss reduction).")

@@ -285,6 +285,20 @@ def test_a_tick_follows_a_phase_that_moved_on_with_the_next_and_stops_where_it_h
     assert not deployment.controller.busy
 
 
+def logreg_champion(n_examples: int):
+    """A stand-in for a champion's learner: a logistic regression's metadata and a buffer of examples."""
+    from types import SimpleNamespace
+
+    from stream.learning.learner import ExampleBuffer
+
+    buffer = ExampleBuffer(1000)
+    for i in range(n_examples):
+        buffer.append({"x": float(i % 10)}, i % 10 > 4)
+    parent = {"name": "m", "task": "binary_classification", "model_spec": "logreg", "schema": {"features": {"x": "number"}},
+              "classes": [False, True], "positive_class": True}
+    return SimpleNamespace(version=1, metadata=parent, buffer=buffer)
+
+
 def test_a_finished_retrain_wakes_the_tick_at_once():
     """The tick sleeps up to a quarter of a second between looks; a retrain that finishes (or a
     trigger stored) must not wait for it: every event until the promotion is served by the old model."""
@@ -292,16 +306,11 @@ def test_a_finished_retrain_wakes_the_tick_at_once():
     from types import SimpleNamespace
 
     from stream.deployment.controller import Controller, Policy
-    from stream.learning.learner import ExampleBuffer
 
-    buffer = ExampleBuffer(100)
-    for i in range(40):
-        buffer.append({"x": float(i % 10)}, i % 10 > 4)
-    parent = {"name": "m", "task": "binary_classification", "model_spec": "logreg", "schema": {"features": {"x": "number"}},
-              "classes": [False, True], "positive_class": True}
-    champion = SimpleNamespace(version=1, metadata=parent, buffer=buffer)
+    champion = logreg_champion(40)
     policy = Policy.from_settings(Settings.from_env({}))
-    controller = Controller(policy, None, None, SimpleNamespace(learners={("m", "champion"): champion}), None, None)
+    learners = SimpleNamespace(learners={("m", "champion"): champion}, label_rate=lambda name: None)
+    controller = Controller(policy, None, None, learners, None, None)
     executor = ThreadPoolExecutor(1)
     controller.pool = lambda: executor
 
@@ -321,6 +330,53 @@ def test_a_finished_retrain_wakes_the_tick_at_once():
     assert controller.training["m"].done() and woken_after < 30.0
     data, metadata, summary = controller.training["m"].result()
     assert summary["spec"] == "logreg" and metadata["retrain"]["trigger"] == "t1"
+
+
+def test_a_retrain_passes_over_a_spec_too_slow_for_the_label_rate_and_gives_up_for_the_cooldown_when_all_are():
+    """At thousands of labels a second a forest cannot keep up (about half a millisecond to predict
+    and learn one example): as the challenger it would leave the learner further behind every
+    second. The champion's own spec learns at that rate already, so it stays a candidate."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from stream.deployment.controller import Controller, Policy
+
+    champion = logreg_champion(300)
+    states = []
+    store = SimpleNamespace(set_state=lambda name, state: states.append(state))
+    rates = {"m": 5000.0}  # labeled examples a second: 0.5 of a core allows 0.1 ms an example
+    learners = SimpleNamespace(learners={("m", "champion"): champion}, label_rate=rates.get)
+    executor = ThreadPoolExecutor(1)
+
+    async def retrain(specs: str) -> tuple:
+        policy = Policy.from_settings(Settings.from_env({"DRIFTLINE_RETRAIN_SPECS": specs}))
+        controller = Controller(policy, store, None, learners, None, None)
+        controller.pool = lambda: executor
+        state = {"trigger": "t1", "phase": "training", "position": 0, "window": {"from": 0, "to": 300, "n": 300}}
+        controller._start_training("m", state)
+        await asyncio.wait([controller.training["m"]])
+        return controller, state
+
+    async def scenario():
+        controller, _ = await retrain("arf,logreg")
+        data, metadata, summary = controller.training["m"].result()
+        assert summary["spec"] == "logreg" and summary["learn_ms"]["arf"] > 0.1 > summary["learn_ms"]["logreg"]
+        assert metadata["retrain"]["label_rate"] == 5000.0 and metadata["retrain"]["learn_ms"] == summary["learn_ms"]
+
+        controller, state = await retrain("arf")  # only the forest (the champion is a logistic regression)
+        await controller._finish_retrain("m", state)
+        idle = states[-1]
+        assert idle["phase"] == "idle" and idle["last"]["outcome"].startswith("no challenger: every candidate learns too slowly")
+        assert idle["cooldown_until"] > idle["last"]["at"]  # the next drift would fail the same way: it waits
+
+        rates["m"] = None  # no rate measured yet (a worker that just took the model over): no limit
+        controller, _ = await retrain("arf")
+        assert controller.training["m"].result()[2]["spec"] == "arf"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.shutdown()
 
 
 def test_a_learner_s_own_concept_drift_is_a_trigger_at_once_and_its_copy_from_the_topic_is_not_another(store):

@@ -33,7 +33,7 @@ from typing import Any, Awaitable, Callable
 from stream.learning.learners import Learners
 from stream.registry.registry import Registry
 from stream.settings import Settings
-from stream.training.retrain import retrain_signed, warm_up
+from stream.training.retrain import TooSlowToLearn, retrain_signed, warm_up
 from stream.wire.drift import (
     CHALLENGER_DISCARDED,
     CHALLENGER_REGISTERED,
@@ -61,6 +61,7 @@ class Policy:
     specs: tuple[str, ...]  # empty: the champion's own
     min_examples: int
     holdout: float
+    max_learn_share: float  # of a core, for a challenger's learning at the model's label rate; 0: no limit
     alpha: float
     min_disagreements: int
     min_gain: float
@@ -81,7 +82,7 @@ class Policy:
     def from_settings(cls, settings: Settings) -> "Policy":
         return cls(settings.deploy_policy, settings.retrain_kinds, settings.retrain_cooldown_seconds,
                    settings.retrain_spec_names, settings.retrain_min_examples, settings.retrain_holdout,
-                   settings.promote_alpha, settings.promote_min_disagreements, settings.promote_min_gain,
+                   settings.retrain_max_learn_share, settings.promote_alpha, settings.promote_min_disagreements, settings.promote_min_gain,
                    settings.challenger_max_examples, settings.probation_examples, settings.rollback_alpha,
                    settings.rollback_max_failure_rate)
 
@@ -261,6 +262,12 @@ class Controller:
                 data, metadata, result = task.result()
                 version = await asyncio.to_thread(self.registry.register, data, metadata,
                                                   reason=f"retrained after {state['trigger']}")
+            except TooSlowToLearn as exc:
+                # Not a fault: the specs cannot learn at this rate. Retrying on the next drift
+                # would fail the same way, so the cooldown applies.
+                log.warning("%s: retrain for %s chose no challenger: %s", name, state["trigger"], exc)
+                await self._back_to_idle(name, state, f"no challenger: {exc}", cooldown=True)
+                return
             except Exception as exc:
                 log.exception("%s: retrain for %s failed", name, state["trigger"])
                 await self._back_to_idle(name, state, f"retrain failed: {type(exc).__name__}: {exc}")
@@ -272,11 +279,14 @@ class Controller:
         fields = {"version": version, "parent_version": champion.version, "window": state["window"]}
         if result is not None:
             fields.update(spec=result["spec"], holdout=result["holdout"], candidates=result["candidates"],
-                          training_seconds=round(result["seconds"], 3))
+                          training_seconds=round(result["seconds"], 3), learn_ms=result["learn_ms"],
+                          **({"passed_over": result["passed_over"]} if result["passed_over"] else {}))
         else:
             metadata = await asyncio.to_thread(self._metadata, name, version)
+            retrained = metadata.get("retrain", {})
             fields.update(spec=metadata.get("model_spec"), holdout=metadata.get("metrics", {}).get("holdout"),
-                          candidates=metadata.get("retrain", {}).get("candidates"))
+                          candidates=retrained.get("candidates"), learn_ms=retrained.get("learn_ms"),
+                          **({"passed_over": retrained["passed_over"]} if retrained.get("passed_over") else {}))
         await self._record(name, CHALLENGER_REGISTERED, state["trigger"], **fields)
         await asyncio.to_thread(self._set, name, dict(state, phase="shadow", challenger=version, registered_at=time.time()))
 
@@ -286,8 +296,15 @@ class Controller:
         specs = self.policy.specs or (champion.metadata.get("model_spec"),)
         parent = dict(champion.metadata, version=champion.version)
         context = {"trigger": state["trigger"], "window": state["window"], "by": state.get("by", "controller")}
-        work = partial(retrain_signed, examples, parent, [s for s in specs if s], self.policy.holdout, context, self.key)
-        log.info("%s: retraining %s on %d examples after %s", name, "/".join(s for s in specs if s), len(examples), state["trigger"])
+        rate = self.learners.label_rate(name)
+        max_learn_seconds = None
+        if rate and self.policy.max_learn_share > 0:
+            max_learn_seconds = self.policy.max_learn_share / rate
+            context["label_rate"] = round(rate, 1)
+        work = partial(retrain_signed, examples, parent, [s for s in specs if s], self.policy.holdout, context, self.key,
+                       max_learn_seconds)
+        log.info("%s: retraining %s on %d examples after %s%s", name, "/".join(s for s in specs if s), len(examples), state["trigger"],
+                 f" (labels at {rate:,.0f}/s: at most {1000 * max_learn_seconds:.3g} ms an example)" if max_learn_seconds else "")
         self.training[name] = asyncio.get_running_loop().run_in_executor(self.pool(), work)
         self.training[name].add_done_callback(lambda _: self.nudge())
 

@@ -32,6 +32,10 @@ def describe(record: dict) -> str:
     >>> describe({"kind": "deployed", "to_version": 2, "from_version": 1, "reason": "the sequential test passed",
     ...           "test": {"b": 60, "c": 20, "n": 200, "e_value": 2.4e5, "gain": 0.2, "since": 250}})
     'PROMOTED v2 over v1: the sequential test passed (b=60, c=20, n=200 after the first 250 pairs, e-value 2.4e+05, gain +0.200)'
+    >>> print(describe({"kind": "challenger_registered", "version": 3, "spec": "hoeffding-tree", "holdout": {"accuracy": 0.81},
+    ...                 "candidates": {"arf": {"accuracy": 0.84}, "hoeffding-tree": {"accuracy": 0.81}},
+    ...                 "passed_over": {"arf": "learns in 0.61 ms an example, more than the 0.5 ms the label rate allows"}}))
+    challenger v3 registered (hoeffding-tree, hold-out accuracy 0.810; candidates: arf 0.840, hoeffding-tree 0.810; arf passed over: learns in 0.61 ms an example, more than the 0.5 ms the label rate allows); now scored in shadow
     """
     kind = record["kind"]
     if kind == "concept_drift":
@@ -46,8 +50,9 @@ def describe(record: dict) -> str:
         holdout = record.get("holdout") or {}
         candidates = ", ".join(f"{spec} {m.get('accuracy', 0):.3f}" for spec, m in (record.get("candidates") or {}).items()
                                if isinstance(m, dict) and "accuracy" in m)
+        passed_over = "".join(f"; {spec} passed over: {why}" for spec, why in (record.get("passed_over") or {}).items())
         return (f"challenger v{record['version']} registered ({record['spec']}, hold-out accuracy {holdout.get('accuracy', 0):.3f}; "
-                f"candidates: {candidates}); now scored in shadow")
+                f"candidates: {candidates}{passed_over}); now scored in shadow")
     test = record.get("test") or {}
     restarted = f" after the first {test['since']:,} pairs" if test.get("since") else ""
     numbers = (f" (b={test['b']}, c={test['c']}, n={test['n']}{restarted}, e-value {test['e_value']:.3g}, gain {test['gain']:+.3f})"

@@ -31,6 +31,7 @@ from stream.transport.isolation import DeadLetterBuffer
 from stream.wire.events import deadletter_record, parse_training_example
 
 from .learner import ExampleBuffer, ModelLearner
+from .rate import RateMeter
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class Learners:
         self.concept_params = dict(concept_params or {})
         self.drift_events: list[dict] = []  # concept_drift records waiting to be sent
         self.buffer_size = buffer_size  # recent examples kept per model for retraining
+        self.rates: dict[str, RateMeter] = {}  # model -> how fast its champion learns (what a challenger must keep up with)
 
     def _concept_monitor(self, task: str):
         """A fresh detector for a champion's errors (None when detection is off or does not fit)."""
@@ -219,8 +221,15 @@ class Learners:
         try:
             await self._learn_batch(events, learned)
         finally:
+            now = time.monotonic()
             for name, n in learned.items():
                 METRICS.examples_learned.labels(model=name).inc(n)
+                self.rates.setdefault(name, RateMeter()).add(n, now)
+
+    def label_rate(self, name: str) -> float | None:
+        """Labeled examples per second the model's champion learned lately (None: not measured yet)."""
+        meter = self.rates.get(name)
+        return meter.rate() if meter is not None else None
 
     async def _learn_batch(self, events, learned: Counter) -> None:
         for i, event in enumerate(events):
@@ -359,6 +368,7 @@ class Learners:
                 self.unacked.pop(name, None)
                 self.since_publish.pop(name, None)
                 self.partition_of.pop(name, None)
+                self.rates.pop(name, None)
 
     async def check_versions(self) -> None:
         """Restart a model's learners when its champion or challenger changed in the registry."""
