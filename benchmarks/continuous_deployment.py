@@ -163,6 +163,8 @@ def main() -> int:
     parser.add_argument("--label-delay", type=int, default=300)
     parser.add_argument("--retrain-specs", default="arf")
     parser.add_argument("--retrain-min-examples", type=int, default=100)
+    parser.add_argument("--max-learn-share", type=float, default=None,
+                        help="DRIFTLINE_RETRAIN_MAX_LEARN_SHARE for the loop's worker (default: the setting's; 0: no limit)")
     parser.add_argument("--stationary", type=int, default=200_000)
     parser.add_argument("--stationary-rate", type=float, default=2000.0)
     args = parser.parse_args()
@@ -172,13 +174,15 @@ def main() -> int:
                              state_dir=str(tmp), signing_key=KEY)
     print(f"rate {args.rate:g} events/s, labels {args.label_delay} behind; champion hoeffding-tree trained on {args.train:,} rows; "
           f"change after {args.before:,} events; accuracy over the {args.after:,} after it; loop: retrain specs "
-          f"{args.retrain_specs}, {args.retrain_min_examples} examples after the drift, other settings default", flush=True)
+          f"{args.retrain_specs}, {args.retrain_min_examples} examples after the drift"
+          f"{'' if args.max_learn_share is None else f', max learn share {args.max_learn_share:g}'}, other settings default", flush=True)
     rows_out = []
     with EmbeddedStack(base, log=lambda m: None):
         registry = Registry.from_url(base.redis_url)
         off_settings, off_worker = start_worker(base, tmp, "cd-off", deploy_policy="off")
+        share = {} if args.max_learn_share is None else {"retrain_max_learn_share": args.max_learn_share}
         auto_settings, auto_worker = start_worker(base, tmp, "cd-auto", deploy_policy="auto", retrain_specs=args.retrain_specs,
-                                                  retrain_min_examples=args.retrain_min_examples)
+                                                  retrain_min_examples=args.retrain_min_examples, **share)
         try:
             for scenario in args.scenarios.split(","):
                 for seed in range(1, args.seeds + 1):

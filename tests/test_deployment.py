@@ -361,6 +361,7 @@ def test_a_retrain_passes_over_a_spec_too_slow_for_the_label_rate_and_gives_up_f
         controller, _ = await retrain("arf,logreg")
         data, metadata, summary = controller.training["m"].result()
         assert summary["spec"] == "logreg" and summary["learn_ms"]["arf"] > 0.1 > summary["learn_ms"]["logreg"]
+        assert list(summary["passed_over"]) == ["arf"] and metadata["retrain"]["passed_over"] == summary["passed_over"]
         assert metadata["retrain"]["label_rate"] == 5000.0 and metadata["retrain"]["learn_ms"] == summary["learn_ms"]
 
         controller, state = await retrain("arf")  # only the forest (the champion is a logistic regression)

@@ -27,8 +27,8 @@ one is passed over, however well it ranks; when none is fast enough, the retrain
 
 >>> tree_parent = dict(parent, model_spec="hoeffding-tree")  # the parent's own spec always keeps up
 >>> fast = retrain(examples, tree_parent, ["arf", "logreg"], max_learn_seconds=0.00006)
->>> fast.spec, fast.learn_ms["arf"] > 0.06 > fast.learn_ms["logreg"]
-('logreg', True)
+>>> fast.spec, fast.learn_ms["arf"] > 0.06 > fast.learn_ms["logreg"], list(fast.passed_over)
+('logreg', True, ['arf'])
 >>> retrain(examples, tree_parent, ["arf"], max_learn_seconds=0.00006)
 Traceback (most recent call last):
     ...
@@ -58,7 +58,7 @@ class Retrained(NamedTuple):
     candidates: dict[str, dict]  # spec -> hold-out metrics (or {"error": ...})
     seconds: float
     learn_ms: dict[str, float]  # spec -> CPU milliseconds to predict, then learn, one example
-    passed_over: dict[str, str]  # spec -> why it could not be the challenger although it ranked higher
+    passed_over: dict[str, str]  # spec -> why it could not be the challenger, however it ranked (too slow)
 
 
 def retrain(examples: Sequence[tuple[dict, Any]], parent: dict, specs: Sequence[str], *, holdout: float = 0.2,
@@ -113,8 +113,6 @@ def retrain(examples: Sequence[tuple[dict, Any]], parent: dict, specs: Sequence[
             raise TooSlowToLearn(f"every candidate learns too slowly to keep up with the labels: "
                                  f"{'; '.join(f'{name} {why}' for name, why in passed_over.items())}")
     best = min((name for name in trained if name not in passed_over), key=lambda name: _loss(task, candidates[name]))
-    # Report only those that would have won: a slow spec that ranked lower changed nothing.
-    passed_over = {name: why for name, why in passed_over.items() if _loss(task, candidates[name]) < _loss(task, candidates[best])}
     model, metadata = trained[best]
     for x, y in tail:  # the challenger knows the whole window
         model.learn_one(x, y)
