@@ -111,6 +111,10 @@ def test_a_stationary_stream_retrains_nothing_and_a_no_better_challenger_is_disc
     assert status == 200 and body["ok"], body
     registered = wait_record(settings, name, "challenger_registered")
     assert registered["parent_version"] == v1 and registered["spec"] == "logreg" and registered["version"] != v1
+    # What the candidate costs to learn, and the label rate it was held to (logreg keeps up with anything here).
+    assert registered["learn_ms"]["logreg"] > 0 and "passed_over" not in registered
+    with urllib.request.urlopen(worker.url + "/health", timeout=30) as response:
+        assert json.loads(response.read())["deployment"]["label_rates"][name] > 0
     assert registry.aliases(name) == {"champion": v1, "challenger": registered["version"]}
     # The challenger answers in shadow, never on predictions.
     send(settings, name, synthetic(2000, 6), run_id, start=3000)
