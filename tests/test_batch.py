@@ -94,6 +94,22 @@ def test_unparseable_jsonl_lines_are_rejected_with_their_text(tmp_path, classifi
     assert [(r["row"], r["reason"], r["input"]) for r in rejected] == [(3, "invalid_json", "{not json"), (4, "not_an_object", "[1, 2]")]
 
 
+def test_jsonl_lines_shaped_like_events_are_scored_by_their_features(tmp_path, classifier):
+    """Events kept from the stream (the wire contract's ``{"id", "model", "features", "label"}``)
+    score as they are: their features, keyed by their id; flat rows beside them still work."""
+    rows, ids = rows_and_ids(6)
+    source = tmp_path / "events.jsonl"
+    with source.open("w") as handle:
+        for i, (row, id_) in enumerate(zip(rows, ids)):
+            line = {"id": id_, "model": "b3-unit-clf", "features": row, "label": True} if i % 2 else {"id": id_} | row
+            handle.write(json.dumps(line) + "\n")
+        handle.write(json.dumps({"id": "e-bad", "features": {"no_such_feature": 1}}) + "\n")
+    summary = predict_file(classifier, source, tmp_path / "out.jsonl")
+    assert (summary.scored, dict(summary.rejected)) == (6, {"missing_feature": 1})
+    got = batchdata.read_predictions(tmp_path / "out.jsonl", "jsonl")
+    assert got == {id_: offline(classifier, row) for row, id_ in zip(rows, ids)}
+
+
 def test_without_an_id_column_rows_are_numbered(tmp_path, classifier):
     rows, _ = rows_and_ids(5)
     source = batchdata.write_csv(tmp_path / "in.csv", rows)

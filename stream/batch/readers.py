@@ -185,8 +185,8 @@ def _read_jsonl(path: Path, schema: FeatureSchema, id_column: str, chunk_rows: i
             if not line.strip():
                 continue
             row = _parse_line(line)
-            rows.append(row)
             ids.append(_text_id(row.get(id_column)) if type(row) is dict else None)
+            rows.append(schema.row_features(row))  # an event kept from the stream: its features
             if len(rows) >= chunk_rows:
                 yield Chunk(start, rows, _some(ids), min(handle.tell() / size, 1.0))
                 start += len(rows)

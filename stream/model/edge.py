@@ -7,7 +7,8 @@ River; :func:`write_bundle` copies exactly them into ``DIR/stream/`` for a devic
     pip install -r DIR/requirements.txt          # river, pinned to the version that trained
     cd DIR && DRIFTLINE_SIGNING_KEY=... python -m stream.edge model.dla < rows.jsonl > predictions.jsonl
 
-Each input line is a JSON object of features (an ``id`` key is carried over); each output line is
+Each input line is a JSON object of features (an ``id`` key is carried over), or an event as the
+stream takes it (``{"id", "features": {...}}``: its features are scored); each output line is
 ``{"id", "prediction", "proba"?}`` (``"row": n`` when the line has no id) or
 ``{"id"/"row", "error": {"reason", "detail"}}`` with the stream's dead-letter reasons: one output
 line per input line, in order. From Python::
@@ -20,10 +21,11 @@ line per input line, in order. From Python::
 >>> from stream.model.artifact import Artifact
 >>> meta = {"name": "demo", "task": "regression", "schema": {"features": {"x": "number"}}}
 >>> scorer = Predictor.from_artifact(Artifact(metadata=meta, model=linear_model.LinearRegression()))
->>> for line in score_many(scorer, [{"id": 7, "x": 1.0}, {"x": "?"}]):
+>>> for line in score_many(scorer, [{"id": 7, "x": 1.0}, {"x": "?"}, {"id": "e3", "model": "demo", "features": {"x": 2.0}}]):
 ...     print(line)
 {'id': '7', 'prediction': 0.0}
 {'row': 1, 'error': {'reason': 'wrong_type', 'detail': "feature 'x' must be a number, got str '?'"}}
+{'id': 'e3', 'prediction': 0.0}
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def score_many(predictor: Predictor, rows: Iterable[Any], id_column: str = "id")
         try:
             if isinstance(row, InvalidInput):
                 raise row
-            record.update(predictor.score(row))
+            record.update(predictor.score(predictor.schema.row_features(row)))
         except InvalidInput as error:
             record["error"] = {"reason": error.reason, "detail": error.detail}
         yield record

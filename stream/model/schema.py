@@ -142,6 +142,24 @@ class FeatureSchema:
             clean[name] = value
         return clean
 
+    def row_features(self, row: Any) -> Any:
+        """The features of a row read from a file: the row itself, or, for a line shaped like an
+        event of the wire contract (``{"id", "model"?, "features": {...}, "label"?}``), its
+        ``features`` object, so that events kept from the stream score as they are. A model with a
+        feature named ``features`` takes every row as it is.
+
+        >>> schema = FeatureSchema({"x": "number"})
+        >>> schema.row_features({"id": "e1", "model": "m", "features": {"x": 1.0}})
+        {'x': 1.0}
+        >>> schema.row_features({"id": "e1", "x": 1.0})
+        {'id': 'e1', 'x': 1.0}
+        """
+        if type(row) is dict and "features" not in self.kinds:
+            features = row.get("features")
+            if type(features) is dict:
+                return features
+        return row
+
     def to_dict(self) -> dict:
         return {"features": dict(self.kinds), "nullable": sorted(self.nullable)}
 
