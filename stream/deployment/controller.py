@@ -278,15 +278,15 @@ class Controller:
         await self.learners.move(name, champion.version, version, catch_up_from=state["window"]["to"])
         fields = {"version": version, "parent_version": champion.version, "window": state["window"]}
         if result is not None:
-            fields.update(spec=result["spec"], holdout=result["holdout"], candidates=result["candidates"],
-                          training_seconds=round(result["seconds"], 3), learn_ms=result["learn_ms"],
-                          **({"passed_over": result["passed_over"]} if result["passed_over"] else {}))
-        else:
+            fields.update(spec=result["spec"], holdout=result["holdout"], training_seconds=round(result["seconds"], 3))
+            retrained = result
+        else:  # registered before a crash: what the version's metadata says
             metadata = await asyncio.to_thread(self._metadata, name, version)
             retrained = metadata.get("retrain", {})
-            fields.update(spec=metadata.get("model_spec"), holdout=metadata.get("metrics", {}).get("holdout"),
-                          candidates=retrained.get("candidates"), learn_ms=retrained.get("learn_ms"),
-                          **({"passed_over": retrained["passed_over"]} if retrained.get("passed_over") else {}))
+            fields.update(spec=metadata.get("model_spec"), holdout=metadata.get("metrics", {}).get("holdout"))
+        fields.update(candidates=retrained.get("candidates"), learn_ms=retrained.get("learn_ms"))
+        if retrained.get("passed_over"):
+            fields["passed_over"] = retrained["passed_over"]
         await self._record(name, CHALLENGER_REGISTERED, state["trigger"], **fields)
         await asyncio.to_thread(self._set, name, dict(state, phase="shadow", challenger=version, registered_at=time.time()))
 

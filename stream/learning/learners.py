@@ -224,12 +224,20 @@ class Learners:
             now = time.monotonic()
             for name, n in learned.items():
                 METRICS.examples_learned.labels(model=name).inc(n)
-                self.rates.setdefault(name, RateMeter()).add(n, now)
+                meter = self.rates.get(name)
+                if meter is None:
+                    meter = self.rates[name] = RateMeter()
+                meter.add(n, now)
 
     def label_rate(self, name: str) -> float | None:
         """Labeled examples per second the model's champion learned lately (None: not measured yet)."""
         meter = self.rates.get(name)
         return meter.rate() if meter is not None else None
+
+    def label_rates(self) -> dict[str, float]:
+        """:meth:`label_rate` of every model learned here that has one, rounded (for ``/health``)."""
+        rates = {name: meter.rate() for name, meter in sorted(self.rates.items())}
+        return {name: round(rate, 1) for name, rate in rates.items() if rate is not None}
 
     async def _learn_batch(self, events, learned: Counter) -> None:
         for i, event in enumerate(events):

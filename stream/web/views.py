@@ -456,14 +456,8 @@ def _deployment(deployment: Deployment | None) -> dict | None:
     return {"policy": deployment.policy.mode, "triggers_stored_here": deployment.triggers_stored,
             "decisions_here": deployment.controller.decisions, "retraining": sorted(deployment.controller.training),
             "errors": deployment.errors, "last_error": deployment.last_error, "model_errors": deployment.model_errors,
-            "label_rates": _label_rates(deployment.controller.learners), "triggers_agent": deployment.isolation.describe()}
-
-
-def _label_rates(learners) -> dict:
-    """Labeled examples per second each model's champion learned lately, on this worker: what a
-    retrained challenger must keep up with (``DRIFTLINE_RETRAIN_MAX_LEARN_SHARE``)."""
-    rates = {name: learners.label_rate(name) for name in sorted(learners.rates)}
-    return {name: round(rate, 1) for name, rate in rates.items() if rate is not None}
+            # What a retrained challenger must keep up with (DRIFTLINE_RETRAIN_MAX_LEARN_SHARE).
+            "label_rates": deployment.controller.learners.label_rates(), "triggers_agent": deployment.isolation.describe()}
 
 
 def _agents(serving: Serving, learning: Learning, monitoring: Monitoring) -> dict:
