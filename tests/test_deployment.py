@@ -419,3 +419,111 @@ def test_a_learner_s_own_concept_drift_is_a_trigger_at_once_and_its_copy_from_th
     assert woken_after < 30.0 and not_woken_after >= 0.15  # nudged once, for the one new trigger
     assert [t["id"] for t in store.untaken(name)] == [drift["id"]] and deployment.triggers_stored == 1
     assert store.untaken(name)[0]["position"] == 3039
+
+
+def test_a_retrain_after_concept_drift_counts_the_examples_from_where_the_errors_rose_not_from_the_detection():
+    """A detector fires tens of examples after the change (ADWIN 39 to 103 when an error rate goes
+    from 0.1 to 0.45); those examples are the new concept already. The retrain counts them, so it
+    waits for fewer new ones and trains on all of the new concept it has."""
+    from types import SimpleNamespace
+
+    from stream.deployment.controller import Controller, Policy
+
+    champion = logreg_champion(3100)
+    champion.n_learned = 3100  # every example it learned is in the buffer (1,000 held)
+    states = []
+    store = SimpleNamespace(set_state=lambda name, state: states.append(state), handle=lambda *args: True)
+    learners = SimpleNamespace(learners={("m", "champion"): champion})
+    controller = Controller(Policy.from_settings(Settings.from_env({})), store, None, learners, None, None)
+    controller.pool = lambda: None  # no retraining process for this
+    drift = {"id": "1:champion:3060", "kind": "concept_drift", "version": 1, "position": 3060, "change_position": 3000}
+    controller._take("m", drift, champion)
+    assert (states[-1]["phase"], states[-1]["position"]) == ("waiting", 3000)
+    assert len(controller._window("m", states[-1])) == 100
+    older = {k: v for k, v in drift.items() if k != "change_position"}  # a record from before change positions
+    controller._take("m", older, champion)
+    assert states[-1]["position"] == 3061  # from the example after the detection, as before
+    controller._take("m", {"id": "w9:data_drift", "kind": "data_drift", "version": 1}, champion)
+    assert states[-1]["position"] == 3100  # data drift: from now
+
+
+def test_the_controller_tells_a_learner_when_its_paired_test_is_ready_to_decide():
+    """Asked after each example the model in shadow wins: true exactly when a look now would
+    promote (or, on probation, roll back), and never for a model waiting for a person."""
+    from types import SimpleNamespace
+
+    from monitors import McNemarTest
+    from stream.deployment.controller import Controller, Policy
+
+    policy = Policy.from_settings(Settings.from_env({}))
+    champion, shadow = SimpleNamespace(version=1, failures=0), SimpleNamespace(version=2, paired=McNemarTest())
+    learners = SimpleNamespace(learners={("m", "champion"): champion, ("m", "challenger"): shadow})
+    controller = Controller(policy, None, None, learners, None, None)
+    assert not controller.decision_due("m")  # idle as far as it knows
+    controller._watch("m", {"phase": "shadow"})
+    due = []
+    for i in range(120):
+        shadow.paired.update(champion_correct=i % 4 == 0, challenger_correct=i % 4 != 0)  # wins 3 of 4
+        due.append(controller.decision_due("m"))
+    first = due.index(True)
+    replay = McNemarTest()
+    for i in range(first + 1):
+        assert replay.passes(*policy.promotion()) is False
+        replay.update(champion_correct=i % 4 == 0, challenger_correct=i % 4 != 0)
+    assert replay.passes(*policy.promotion()) and 30 <= replay.b + replay.c < 120
+    controller._watch("m", {"phase": "shadow", "ready": True})  # DRIFTLINE_DEPLOY_POLICY=challenger, passed
+    assert not controller.decision_due("m")
+    controller._watch("m", {"phase": "probation"})
+    shadow.paired = McNemarTest()  # now the previous champion, tested with the roles swapped
+    assert not controller.decision_due("m")
+    for _ in range(40):
+        shadow.paired.update(champion_correct=False, challenger_correct=True)
+    assert controller.decision_due("m")  # the previous champion wins: a rollback is due
+
+
+def test_a_learn_batch_stops_where_the_paired_test_passes_lets_the_loop_decide_then_learns_the_rest(stack, stack_settings, registry):
+    """The promotion must not wait for the end of a learn batch: with a forest in shadow one can
+    take a good part of a second. Every event is still learned once and kept for its checkpoint."""
+    from types import SimpleNamespace
+
+    from monitors import McNemarTest
+    from stream.learning.agents import learn_and_decide
+    from stream.transport.isolation import Isolation
+
+    name = "dep-unit-stop"
+    flipped = train(synthetic(2000, 1, label_flip=True), "logreg", name)
+    registry.register(artifact.dumps(flipped, KEY), flipped.metadata, alias="champion")
+    trained = train(synthetic(2000, 0), "logreg", name)
+    registry.register(artifact.dumps(trained, KEY), trained.metadata, alias="challenger")
+    factory = lambda: type(registry).from_url(stack_settings.redis_url)  # noqa: E731
+    stream = synthetic(300, 2)
+    events = [example(name, i, x, y) for i, (x, y) in enumerate(zip(stream.rows, stream.targets))]
+    alpha, min_disagreements, min_gain = 0.01, 30, 0.01
+
+    async def scenario():
+        learners = Learners(factory, KEY, False, every_examples=10_000, every_seconds=3600, window=100, buffer_size=500)
+        learners.decision_due = lambda n: learners.learners[(n, "challenger")].paired.passes(alpha, min_disagreements, min_gain)
+        at_decision, rounds = [], []
+
+        async def decide(names):
+            test = learners.learners[(name, "challenger")].paired
+            at_decision.append((names, McNemarTest(test.b, test.c, test.n), learners.learners[(name, "champion")].n_learned))
+
+        async def send_outputs():
+            rounds.append(len(learners.unacked.get(name, [])))
+
+        learning = SimpleNamespace(learners=learners, lock=asyncio.Lock(), isolation={"learn": Isolation("learn")},
+                                   on_decisions_due=[decide])
+        await learn_and_decide(learning, events, send_outputs)
+        return learners, at_decision, rounds
+
+    learners, at_decision, rounds = asyncio.run(scenario())
+    assert len(at_decision) == 1
+    names, test, learned_then = at_decision[0]
+    assert names == {name} and test.passes(alpha, min_disagreements, min_gain) and test.n == learned_then < 300
+    # It stopped at the first example that made the test pass (a win for the challenger).
+    assert not McNemarTest(test.b - 1, test.c, test.n - 1).passes(alpha, min_disagreements, min_gain)
+    assert rounds == [learned_then, 300]  # the rest in a second round, outputs sent after each
+    champion = learners.learners[(name, "champion")]
+    assert champion.n_learned == 300 and learners.learners[(name, "challenger")].paired.n == 300
+    assert [e.message.offset for e in learners.unacked[name]] == list(range(300))  # each once, for its checkpoint

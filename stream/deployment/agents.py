@@ -91,6 +91,8 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
 
     keep_triggers = partial(keep_trigger_messages, deployment)
     learning.on_concept_drifts.append(partial(take_own_triggers, deployment))
+    learning.learners.decision_due = controller.decision_due
+    learning.on_decisions_due.append(partial(decide_now, settings, learning, deployment))
 
     reject = partial(reject_into, deployment.deadletters)
 
@@ -154,6 +156,17 @@ async def take_own_triggers(deployment: Deployment, records: list[dict]) -> None
         deployment.controller.nudge()
 
 
+async def decide_now(settings: Settings, learning: Learning, deployment: Deployment, names: set[str]) -> None:
+    """A model's paired test became ready to decide in the middle of a learn batch: its step now,
+    not at the next tick. A failure is left to the tick, which tries again."""
+    for name in names:
+        try:
+            await step_model(settings, learning, deployment, name, commands=0)
+        except Exception as exc:
+            log.warning("deployment loop of %s: deciding at once failed (the next tick tries again): %s: %s",
+                        name, type(exc).__name__, exc)
+
+
 async def tick(app: Any, settings: Settings, topics: TopicNames, learning: Learning, deployment: Deployment, registry) -> None:
     assignment = app.consumer.assignment() if app.consumer is not None else set()
     mine = {tp.partition for tp in assignment if tp.topic == topics.training}
@@ -172,7 +185,7 @@ async def tick(app: Any, settings: Settings, topics: TopicNames, learning: Learn
         if state.get("phase", "idle") == "idle" and untaken <= 0 and commands <= 0 and name not in controller.training:
             continue  # nothing to do: the usual case, one Redis round trip for all models
         try:
-            busy = await step_model(settings, learning, deployment, name, state, commands) != "idle" or busy
+            busy = await step_model(settings, learning, deployment, name, commands) != "idle" or busy
         except Exception as exc:
             if is_infrastructure(exc):
                 raise  # Redis or the broker away: the whole tick waits for the next
@@ -188,12 +201,15 @@ async def tick(app: Any, settings: Settings, topics: TopicNames, learning: Learn
     controller.busy = busy or bool(controller.training)
 
 
-async def step_model(settings: Settings, learning: Learning, deployment: Deployment, name: str, state: dict, commands: int) -> str:
+async def step_model(settings: Settings, learning: Learning, deployment: Deployment, name: str, commands: int) -> str:
     """Carry out a model's commands and move it on; returns the phase it is left in."""
     store, controller = deployment.store, deployment.controller
     async with learning.lock:
         if not await learning.learners.ensure(name, partition_of(name, settings.partitions)):
             return "idle"  # no champion: nothing to decide
+        # Read under the lock: a decision taken at once by a learn batch (decide_now) may have moved
+        # the model on since the tick read its state.
+        state = await asyncio.to_thread(store.state, name)
         for _ in range(commands):
             command = await asyncio.to_thread(store.next_command, name)
             if command is None:

@@ -105,6 +105,7 @@ class Controller:
         self.busy = False  # a model of this worker is somewhere in the loop: look more often
         self._pool: ProcessPoolExecutor | None = None
         self._wake: asyncio.Event | None = None
+        self.watched: dict[str, str] = {}  # model -> "shadow" or "probation": its test may decide (see decision_due)
 
     # Waking the tick ----------------------------------------------------------------------------------
     def nudge(self) -> None:
@@ -142,9 +143,32 @@ class Controller:
     def registry(self) -> Registry:
         return self._registry()
 
+    def decision_due(self, name: str) -> bool:
+        """Would a look at the model now move it on? Its learner asks after each example that the
+        model in shadow won (the only kind of example that can make a test pass), so that a test
+        passing in the middle of a learn batch is acted on at once rather than after the batch: with
+        a forest learning, a batch after a busy moment takes a good part of a second. No Redis here:
+        the phase is the one this controller last saw."""
+        watched = self.watched.get(name)
+        shadow, champion = self._challenger(name), self._champion(name)
+        if watched is None or shadow is None or champion is None or shadow.paired is None:
+            return False
+        if watched == "shadow":
+            return self._shadow_verdict(shadow) is not None
+        return self._probation_verdict(champion, shadow) is not None
+
+    def _watch(self, name: str, state: dict) -> None:
+        phase = state.get("phase", "idle")
+        # A challenger that passed under the `challenger` policy waits for a person: nothing to act on.
+        if phase == "probation" or (phase == "shadow" and not state.get("ready")):
+            self.watched[name] = phase
+        else:
+            self.watched.pop(name, None)
+
     # The tick ---------------------------------------------------------------------------------------
     async def step(self, name: str, state: dict) -> None:
         """One look at a model (its learners are loaded; the caller holds the learning lock)."""
+        self._watch(name, state)
         phase = state.get("phase", "idle")
         if phase == "idle":
             await self._take_trigger(name, state)
@@ -167,6 +191,7 @@ class Controller:
 
     def _set(self, name: str, state: dict) -> None:
         self.store.set_state(name, state)
+        self._watch(name, state)
 
     async def _record(self, name: str, kind: str, trigger: str, **fields: Any) -> dict:
         champion = self.learners.learners.get((name, "champion"))
@@ -206,8 +231,12 @@ class Controller:
         buffer = champion.buffer
         seen = buffer.seen if buffer is not None else 0
         if trigger.get("kind") == "concept_drift" and isinstance(trigger.get("position"), int):
-            # The detector fired this many examples ago: they are the new concept already.
-            position = max(0, seen - max(0, champion.n_learned - trigger["position"] - 1))
+            # The champion's errors rose from the change position on (the detector fired some
+            # examples later): those examples are the new concept already. Records from before
+            # change positions were estimated have the detection's position only.
+            change = trigger.get("change_position")
+            first_new = change if isinstance(change, int) and change <= trigger["position"] else trigger["position"] + 1
+            position = max(0, seen - max(0, champion.n_learned - first_new))
         elif manual:
             position = max(0, seen - self.policy.min_examples)  # what there is now
         else:
@@ -275,7 +304,7 @@ class Controller:
         champion = self._champion(name)
         await asyncio.to_thread(self.registry.set_alias, name, "challenger", version,
                                 f"retrained after {state['trigger']}", "controller")
-        await self.learners.move(name, champion.version, version, catch_up_from=state["window"]["to"])
+        await self.learners.move(name, champion.version, version, catch_up_from=state["window"]["to"], checkpoint=False)
         fields = {"version": version, "parent_version": champion.version, "window": state["window"]}
         if result is not None:
             fields.update(spec=result["spec"], holdout=result["holdout"], training_seconds=round(result["seconds"], 3))
@@ -327,7 +356,8 @@ class Controller:
             await self._back_to_idle(name, state, "the challenger was replaced or removed")
             return
         test, policy = challenger.paired, self.policy
-        if test.passes(*policy.promotion()):
+        verdict = self._shadow_verdict(challenger)
+        if verdict == "passed":
             if policy.mode == "auto":
                 await self._promote(name, dict(state, phase="promoting", to_version=challenger.version,
                                                from_version=champion.version, reason="the sequential test passed",
@@ -335,10 +365,17 @@ class Controller:
             elif not state.get("ready"):
                 log.info("%s: challenger v%s passed the test; waiting for a person to promote it", name, challenger.version)
                 await asyncio.to_thread(self._set, name, dict(state, ready=True, test=test.to_dict(*policy.promotion())))
-        elif test.n >= policy.max_examples:
+        elif verdict == "discard":
             await self._discard(name, dict(state, phase="discarding", from_version=champion.version,
                                            to_version=challenger.version, test=test.to_dict(*policy.promotion()),
                                            reason=f"not promoted after {test.n} paired examples"))
+
+    def _shadow_verdict(self, challenger) -> str | None:
+        """``passed`` (the test), ``discard`` (too many pairs without passing) or None (not yet)."""
+        test = challenger.paired
+        if test.passes(*self.policy.promotion()):
+            return "passed"
+        return "discard" if test.n >= self.policy.max_examples else None
 
     async def _discard(self, name: str, state: dict) -> None:
         await asyncio.to_thread(self._set, name, state)  # the intent first
@@ -373,22 +410,30 @@ class Controller:
         if previous is None or previous.version != state["previous"]:
             await self._back_to_idle(name, state, "the previous champion left the shadow", cooldown=True)
             return
-        test, policy = previous.paired, self.policy
-        judged = champion.failures + test.n
-        rollback = None
-        if judged >= MIN_FAILURE_SAMPLE and champion.failures / judged > policy.max_failure_rate:
-            rollback = f"the new champion failed on {champion.failures} of {judged} examples"
-        elif policy.mode == "auto" and test.passes(*policy.rollback()):
-            rollback = "the previous champion won the probation test"
-        if rollback is not None:
+        verdict = self._probation_verdict(champion, previous)
+        if verdict is None:
+            return
+        outcome, why = verdict
+        if outcome == "roll back":
             await self._roll_back(name, dict(state, phase="rolling_back", to_version=previous.version,
-                                             from_version=champion.version, reason=rollback, test=test.to_dict(*policy.rollback()),
-                                             by="controller"))
-        elif test.n >= policy.probation_examples:
-            await asyncio.to_thread(self.registry.remove_alias, name, "challenger",
-                                    f"probation passed after {test.n} paired examples", "controller")
+                                             from_version=champion.version, reason=why,
+                                             test=previous.paired.to_dict(*self.policy.rollback()), by="controller"))
+        else:
+            await asyncio.to_thread(self.registry.remove_alias, name, "challenger", why, "controller")
             await self.learners.move(name, champion.version, None)
             await self._back_to_idle(name, state, "probation passed", cooldown=True)
+
+    def _probation_verdict(self, champion, previous) -> tuple[str, str] | None:
+        """``("roll back", why)``, ``("passed", why)`` (the probation is over) or None (not yet)."""
+        test, policy = previous.paired, self.policy
+        judged = champion.failures + test.n
+        if judged >= MIN_FAILURE_SAMPLE and champion.failures / judged > policy.max_failure_rate:
+            return "roll back", f"the new champion failed on {champion.failures} of {judged} examples"
+        if policy.mode == "auto" and test.passes(*policy.rollback()):
+            return "roll back", "the previous champion won the probation test"
+        if test.n >= policy.probation_examples:
+            return "passed", f"probation passed after {test.n} paired examples"
+        return None
 
     async def _roll_back(self, name: str, state: dict) -> None:
         await asyncio.to_thread(self._set, name, state)

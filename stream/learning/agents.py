@@ -13,7 +13,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from stream.metrics import METRICS
 from stream.settings import Settings
@@ -49,6 +49,9 @@ class Learning:
     # Called with each batch of concept_drift records once they are on drift-events (the
     # deployment loop takes its triggers from them without waiting for the topic).
     on_concept_drifts: list = field(default_factory=list)
+    # Called, outside the lock, with the models whose paired test became ready to decide in the
+    # middle of a learn batch (the deployment loop acts on it before the rest of the batch).
+    on_decisions_due: list = field(default_factory=list)
 
 
 def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, pending: PendingStore,
@@ -82,19 +85,17 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
             ack_batch(batch)  # its examples and dead letters are on the broker
             METRICS.events.labels(topic=topics.labels).inc(len(batch))
 
-    async def learn_and_send(batch) -> None:
-        async with learning.lock:
-            await learning.isolation["learn"].run_async(batch, learners.learn_batch, learners.reject)
-            await learners.deadletters.flush(send_deadletters)
-            if learners.drift_events:
-                # Before any snapshot that includes the detection (a replay would not find it again).
-                await _send_concept_drifts(app, topics, learning)
+    async def send_outputs() -> None:
+        await learners.deadletters.flush(send_deadletters)
+        if learners.drift_events:
+            # Before any snapshot that includes the detection (a replay would not find it again).
+            await _send_concept_drifts(app, topics, learning)
 
     @app.agent(raw_topic(app, topics.training, settings.partitions), name="learn", concurrency=1)
     async def learn(stream):
         # noack: a training event is acked only once a snapshot includes it (see stream.learning.learners).
         async for batch in ready_batches(stream, settings.batch_size):
-            await until_done(partial(learn_and_send, batch), "learning")
+            await until_done(partial(learn_and_decide, learning, batch, send_outputs), "learning")
             METRICS.events.labels(topic=topics.training).inc(len(batch))
             await _snapshot_due(learning)
 
@@ -148,6 +149,26 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
 
     app.before_stop.append(close_progress_watcher)
     return learning
+
+
+async def learn_and_decide(learning: Learning, batch, send_outputs: Callable[[], Awaitable[None]]) -> None:
+    """Learn a batch of training events and send what it produced (dead letters, concept drifts).
+    When a model's paired test becomes ready to decide partway through, the batch stops there and
+    the deployment loop acts first (:attr:`Learning.on_decisions_due`): every event until a
+    promotion is served by the old model. The rest is then learned in one go (at most one stop
+    per batch). Safe to call again with the same batch: learned events are passed over."""
+    learners, stop_when_due = learning.learners, True
+    while True:
+        async with learning.lock:
+            await learning.isolation["learn"].run_async(batch, partial(learners.learn_batch, stop_when_due=stop_when_due),
+                                                        learners.reject)
+            await send_outputs()
+            due = learners.take_decisions_due()
+        if not due:
+            return
+        for hook in learning.on_decisions_due:
+            await hook(due)
+        stop_when_due = False
 
 
 async def _snapshot_due(learning: Learning, force_time: bool = False) -> None:

@@ -26,8 +26,8 @@ is counted as an improvement, not reported as drift:
 ...                        concept=ConceptDriftMonitor("adwin"))
 >>> for i in range(3000):
 ...     _ = learner.learn({"x": float(i % 10)}, (i % 10 > 4) != (i >= 2000), f"e{i}", partition=0, offset=i)
->>> [(d["kind"], d["position"], d["event_id"]) for d in learner.concept_drifts]
-[('concept_drift', 2015, 'e2015')]
+>>> [(d["kind"], d["position"], d["change_position"], d["event_id"]) for d in learner.concept_drifts]
+[('concept_drift', 2015, 2000, 'e2015')]
 >>> learner.concept.n_improvements
 1
 """
@@ -249,6 +249,7 @@ class ModelLearner:
             self.concept_drifts.append(concept_record(
                 self.name, self.version, self.alias, self.concept.to_dict(), self.concept.last_drift, event_id=event_id,
                 partition=partition, offset=offset, metrics=self.metrics.recent(), ts=time.time(),
+                change_position=self.concept.last_change,
             ))
         return error
 

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 from stream.metrics import METRICS
 from stream.model import artifact as artifacts
@@ -75,6 +75,9 @@ class Learners:
         self.drift_events: list[dict] = []  # concept_drift records waiting to be sent
         self.buffer_size = buffer_size  # recent examples kept per model for retraining
         self.rates: dict[str, RateMeter] = {}  # model -> how fast its champion learns (what a challenger must keep up with)
+        # Set by the deployment stage: would a look at the model now move it on (its paired test passed)?
+        self.decision_due: Callable[[str], bool] | None = None
+        self.decisions_due: set[str] = set()  # models whose learn batch stopped for a decision (see learn_batch)
 
     def _concept_monitor(self, task: str):
         """A fresh detector for a champion's errors (None when detection is off or does not fit)."""
@@ -170,14 +173,20 @@ class Learners:
         learner.offsets = dict(offsets)  # it has learned what the champion has: a replay skips the same
         return len(examples)
 
-    async def move(self, name: str, champion: int, challenger: int | None, catch_up_from: int | None = None) -> None:
+    async def move(self, name: str, champion: int, challenger: int | None, catch_up_from: int | None = None,
+                   checkpoint: bool = True) -> None:
         """Rearrange a model's learners after its aliases moved (promotion, rollback, a challenger
         added or removed): a version that keeps serving keeps everything it learned, in its new
         role. Then checkpoint and publish them at once, so the scorers follow without waiting.
 
         ``catch_up_from``: a challenger loaded now (a retrain's) first learns the champion's
         examples from that buffer position on, those that arrived while it was being trained, so
-        it joins knowing what the champion knows."""
+        it joins knowing what the champion knows.
+
+        ``checkpoint=False`` (a challenger joining): the checkpoint is left to the next learn batch
+        instead. Nothing served changes, and a test that passes on the examples caught up on
+        promotes, with a checkpoint of its own, without waiting for this one (a forest's takes a
+        tenth of a second or more)."""
         current = {alias: self.learners.pop((name, alias)) for alias in ALIASES if (name, alias) in self.learners}
         buffer = current["champion"].buffer if "champion" in current else None
         by_version = {learner.version: learner for learner in current.values()}
@@ -201,7 +210,10 @@ class Learners:
             if alias == "champion" and learner.buffer is None:
                 learner.buffer = buffer if buffer is not None else ExampleBuffer(self.buffer_size)
             self.learners[(name, alias)] = learner
-        await self.snapshot(name)
+        if checkpoint:
+            await self.snapshot(name)
+        else:
+            self.since_snapshot[name] = max(self.since_snapshot.get(name, 0), self.every_examples)  # due at the next look
 
     async def ensure(self, name: str, partition: int) -> bool:
         """Make sure this worker has learners for ``name``; False if the model has no champion."""
@@ -214,12 +226,16 @@ class Learners:
         self.last_snapshot.setdefault(name, time.monotonic())
         return "champion" in loaded
 
-    async def learn_batch(self, events) -> None:
+    async def learn_batch(self, events, stop_when_due: bool = False) -> None:
         """Learn a batch of training events. Safe to call again with the same batch after a failure
-        (Redis away while loading a learner): events handled already are passed over."""
+        (Redis away while loading a learner): events handled already are passed over.
+
+        ``stop_when_due``: stop after the example that made a model's paired test ready to decide
+        (:attr:`decision_due`), its name in :attr:`decisions_due`; the caller lets the deployment
+        loop act, then calls again for the rest."""
         learned: Counter[str] = Counter()
         try:
-            await self._learn_batch(events, learned)
+            await self._learn_batch(events, learned, stop_when_due)
         finally:
             now = time.monotonic()
             for name, n in learned.items():
@@ -239,7 +255,11 @@ class Learners:
         rates = {name: meter.rate() for name, meter in sorted(self.rates.items())}
         return {name: round(rate, 1) for name, rate in rates.items() if rate is not None}
 
-    async def _learn_batch(self, events, learned: Counter) -> None:
+    def take_decisions_due(self) -> set[str]:
+        due, self.decisions_due = self.decisions_due, set()
+        return due
+
+    async def _learn_batch(self, events, learned: Counter, stop_when_due: bool = False) -> None:
         for i, event in enumerate(events):
             if i and not i % YIELD_EVERY:
                 await asyncio.sleep(0)  # let the score and labels agents in between: learning is slow
@@ -278,15 +298,21 @@ class Learners:
                         if not isinstance(error, InvalidInput):  # a label the model cannot take (e.g. an unknown class)
                             error = InvalidInput("invalid_label", f"{type(error).__name__}: {error}")
                         self._deadletter(message, error, event_id=example.id, model=name)
+            due = False
             if errors.get("champion") is not None and errors.get("challenger") is not None:
                 # Paired: both models predicted this example before learning it (test-then-train).
                 challenger = self.learners[(name, "challenger")]
                 if challenger.paired is not None:
                     challenger.paired.observe(errors["champion"], errors["challenger"])
+                    due = (stop_when_due and errors["challenger"] < errors["champion"]
+                           and self.decision_due is not None and self.decision_due(name))
             self.unacked.setdefault(name, []).append(event)
             self.since_snapshot[name] = self.since_snapshot.get(name, 0) + 1
             self.since_publish[name] = self.since_publish.get(name, 0) + 1
             self.handled[message.partition] = message.offset
+            if due:
+                self.decisions_due.add(name)
+                return
 
     def reject(self, event, error: Exception) -> None:
         """Dead-letter a training event that cannot be learned (acked once its dead letter is sent).

@@ -167,9 +167,11 @@ def window_records(model: str, version: Any, window_id: str, report: dict, ts: f
 
 
 def concept_record(model: str, version: Any, alias: str, detector: dict, position: int, *, event_id: str | None,
-                   partition: int | None, offset: int | None, metrics: dict, ts: float) -> dict:
+                   partition: int | None, offset: int | None, metrics: dict, ts: float,
+                   change_position: int | None = None) -> dict:
     """One ``concept_drift`` record: the detector signalled at the ``position``-th error of this
-    alias's version (0-based, in training-topic order)."""
+    alias's version (0-based, in training-topic order); the errors most likely got worse from the
+    ``change_position``-th on (estimated from the recent errors, at most ``position``)."""
     return {
         "model": model,
         "version": version,
@@ -180,6 +182,7 @@ def concept_record(model: str, version: Any, alias: str, detector: dict, positio
         "detector": detector["detector"],
         "params": detector["params"],
         "position": position,
+        "change_position": position if change_position is None else min(position, change_position),
         "n_drifts": detector["n_drifts"],
         "event_id": event_id,
         "training": {"partition": partition, "offset": offset},
