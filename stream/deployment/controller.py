@@ -231,12 +231,12 @@ class Controller:
         buffer = champion.buffer
         seen = buffer.seen if buffer is not None else 0
         if trigger.get("kind") == "concept_drift" and isinstance(trigger.get("position"), int):
-            # The champion's errors rose from the change position on (the detector fired some
-            # examples later): those examples are the new concept already. Records from before
-            # change positions were estimated have the detection's position only.
-            change = trigger.get("change_position")
-            first_new = change if isinstance(change, int) and change <= trigger["position"] else trigger["position"] + 1
-            position = max(0, seen - max(0, champion.n_learned - first_new))
+            # The detector fired this many examples ago: they are the new concept already. Not
+            # from the record's change_position, where the errors began to rise: in a gradual
+            # change those examples are mostly the old concept, and a challenger trained on them
+            # served 0.9 to 1.5 points less (in-process, four seeds), where on abrupt changes
+            # starting there saved 30 to 40 events.
+            position = max(0, seen - max(0, champion.n_learned - trigger["position"] - 1))
         elif manual:
             position = max(0, seen - self.policy.min_examples)  # what there is now
         else:

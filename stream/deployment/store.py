@@ -75,7 +75,7 @@ class DeployStore:
     # Triggers --------------------------------------------------------------------------------------
     def add_trigger(self, name: str, record: dict) -> bool:
         """Remember a drift record that may start a retrain; False if it was seen before."""
-        short = {k: record.get(k) for k in ("id", "kind", "version", "ts", "position", "change_position")}
+        short = {k: record.get(k) for k in ("id", "kind", "version", "ts", "position")}
         short["window"] = (record.get("window") or {}).get("id")
         return bool(self.redis.hsetnx(self._k(name, "triggers"), record["id"], _dumps(short)))
 
