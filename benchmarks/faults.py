@@ -378,6 +378,14 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
     same_answers = served is not None and all(
         served.model.predict_proba_one(dict(x)) == reference.model.predict_proba_one(dict(x)) for x in probe)
     learned_twice = max(0, learned - len(example_ids))
+    # Where the learner stands in each training partition, against what the partition holds: a
+    # learner that learned fewer examples than there are either never read the last ones (they lie
+    # beyond its offset) or passed over some it read (as duplicates, or as already checkpointed).
+    learner_offsets = {int(p): o for p, o in (info.get("offsets") or {}).items()}
+    last_offsets = {}
+    for m in training:
+        last_offsets[m.partition] = max(m.offset, last_offsets.get(m.partition, -1))
+    unread = sorted({json.loads(m.value)["id"] for m in training if m.offset > learner_offsets.get(m.partition, -1)})
     # Duplicates beyond the poison's own (an id sent twice is answered twice): at most what each
     # kill can repeat.
     kills = sum(1 for _, kind in done_faults if kind == "kill")
@@ -402,6 +410,8 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
         "labels": labels_sent, "labels_unmatched": labels_unmatched, "labels_unaccounted": len(labels_unaccounted),
         "examples": len(example_ids), "learned": learned, "learned_twice": learned_twice,
         "reference_learned": reference.n_learned, "same_answers": same_answers, "faults": done_faults,
+        "learner_offsets": learner_offsets, "training_last_offsets": last_offsets, "unread_examples": len(unread),
+        "duplicates_skipped": info.get("duplicates_skipped"),
         "seconds": round(streamed, 1), "injector_errors": injector_errors,
         "fault_duplicates": fault_duplicates, "duplicate_bound": duplicate_bound, "window_rows": window_rows, "summarised_rows": summarised_rows, "scorings": scorings, "decisions": sum(decisions.values()), "decided_twice": decided_twice,
     }
@@ -453,7 +463,11 @@ def main() -> int:
         print(f"{'PASS' if r['pass'] else 'FAIL'} {r['scenario']}: missing {r['missing']}, duplicates {r['duplicates']} "
               f"({r['fault_duplicates']} from faults, bound {r['duplicate_bound']}), "
               f"labels {r['labels']} ({r['labels_unmatched']} unmatched, {r['labels_unaccounted']} unaccounted), "
-              f"learned {r['learned']} of {r['examples']} examples (reference {r['reference_learned']}), "
+              f"learned {r['learned']} of {r['examples']} examples (reference {r['reference_learned']}"
+              + ("" if r["learned"] == r["examples"] else
+                 f"; the learner at offsets {r['learner_offsets']} of {r['training_last_offsets']}, {r['unread_examples']} examples "
+                 f"beyond them, {r['duplicates_skipped']} passed over as duplicates")
+              + "), "
               f"same answers {r['same_answers']}, drift window rows {r['window_rows']} for {r['scorings']} scorings ({r['summarised_rows']} in summaries), "
               f"decisions {r['decisions']} ({r['decided_twice']} triggers decided twice), faults {r['faults']}"
               + (f", webhooks {r['webhooks']}" if "webhooks" in r else "") + (f", injector errors {r['injector_errors']}" if r["injector_errors"] else ""))
