@@ -52,6 +52,7 @@ from collections import Counter
 from pathlib import Path
 
 from common import free_port, run, state_folder
+from kafka import KafkaConsumer, TopicPartition
 
 from stream.alerts.config import new_secret
 from stream.alerts.payloads import SignatureError, verify
@@ -221,6 +222,18 @@ def summary_rows(settings: Settings, model: str) -> int:
     return sum(json.loads(m.value)["summary"]["n_rows"] for m in read_to_end(settings, "monitoring") if m.key == model.encode())
 
 
+def committed_offsets(settings: Settings, topic: str) -> dict[int, int | None]:
+    """The workers' group's committed offset of each partition of ``topic`` (the next offset a
+    restarted worker reads), fetched without joining the group."""
+    name = settings.topic(topic)
+    consumer = KafkaConsumer(bootstrap_servers=settings.broker_servers, group_id=settings.app_id, enable_auto_commit=False,
+                             client_id=f"{settings.app_id}-offsets")
+    try:
+        return {p: consumer.committed(TopicPartition(name, p)) for p in sorted(consumer.partitions_for_topic(name) or ())}
+    finally:
+        consumer.close(autocommit=False)
+
+
 def redis_pid(base: Settings) -> int:
     return int((base.state_path / "run" / "redis.pid").read_text())
 
@@ -347,6 +360,10 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
         else:
             settled_at = None
         time.sleep(1.0)
+    # Before the workers stop (a stop commits what they acked): offsets committed beyond where the
+    # learner stands would mean examples acked that no checkpoint holds.
+    training_committed = committed_offsets(settings, "training")
+    offsets_missed = sum((w.health() or {}).get("training_offsets_missed", 0) for w in workers)  # the workers running at the end
     for w in workers:
         w.stop()
 
@@ -411,6 +428,7 @@ def run_scenario(base: Settings, stack: EmbeddedStack, scenario: Scenario, data,
         "examples": len(example_ids), "learned": learned, "learned_twice": learned_twice,
         "reference_learned": reference.n_learned, "same_answers": same_answers, "faults": done_faults,
         "learner_offsets": learner_offsets, "training_last_offsets": last_offsets, "unread_examples": len(unread),
+        "training_committed": {p: o for p, o in training_committed.items() if p in last_offsets}, "offsets_missed": offsets_missed,
         "duplicates_skipped": info.get("duplicates_skipped"),
         "seconds": round(streamed, 1), "injector_errors": injector_errors,
         "fault_duplicates": fault_duplicates, "duplicate_bound": duplicate_bound, "window_rows": window_rows, "summarised_rows": summarised_rows, "scorings": scorings, "decisions": sum(decisions.values()), "decided_twice": decided_twice,
@@ -466,7 +484,8 @@ def main() -> int:
               f"learned {r['learned']} of {r['examples']} examples (reference {r['reference_learned']}"
               + ("" if r["learned"] == r["examples"] else
                  f"; the learner at offsets {r['learner_offsets']} of {r['training_last_offsets']}, {r['unread_examples']} examples "
-                 f"beyond them, {r['duplicates_skipped']} passed over as duplicates")
+                 f"beyond them, {r['duplicates_skipped']} passed over as duplicates, the group's committed offsets "
+                 f"{r['training_committed']}, offsets the running workers' learn agents never received {r['offsets_missed']}")
               + "), "
               f"same answers {r['same_answers']}, drift window rows {r['window_rows']} for {r['scorings']} scorings ({r['summarised_rows']} in summaries), "
               f"decisions {r['decisions']} ({r['decided_twice']} triggers decided twice), faults {r['faults']}"

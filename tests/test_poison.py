@@ -315,9 +315,8 @@ class FakeEvent:
         self.acked = True
 
 
-def test_a_training_example_that_breaks_the_learner_is_dead_lettered_and_learning_goes_on(monkeypatch):
-    """The learn agent's fallback: the event whose learning raises is dead-lettered (acked once the
-    dead letter is sent); the others are learned."""
+def _learners_of_one_model() -> tuple[Learners, ModelLearner]:
+    """Learners holding one logistic regression, model ``m``, learned from training partition 0."""
     from river import linear_model, preprocessing
 
     meta = {"name": "m", "task": "binary_classification", "classes": [False, True],
@@ -326,6 +325,13 @@ def test_a_training_example_that_breaks_the_learner_is_dead_lettered_and_learnin
     learner = ModelLearner("m", "champion", 1, meta, preprocessing.StandardScaler() | linear_model.LogisticRegression())
     learners.learners[("m", "champion")] = learner
     learners.partition_of["m"] = 0
+    return learners, learner
+
+
+def test_a_training_example_that_breaks_the_learner_is_dead_lettered_and_learning_goes_on(monkeypatch):
+    """The learn agent's fallback: the event whose learning raises is dead-lettered (acked once the
+    dead letter is sent); the others are learned."""
+    learners, learner = _learners_of_one_model()
     real_ensure = learners.ensure
 
     async def ensure(name, partition):  # a bug that one example's model name triggers
@@ -352,3 +358,28 @@ def test_a_training_example_that_breaks_the_learner_is_dead_lettered_and_learnin
     asyncio.run(learners.deadletters.flush(send))
     assert sorted((json.loads(v)["offset"], json.loads(v)["reason"]) for _, v in sent) == [(1, "processing_error"), (2, "invalid_json")]
     assert events[1].acked and events[2].acked and not events[0].acked  # learned ones wait for a snapshot
+
+
+def test_offsets_of_a_training_partition_that_never_reach_the_learn_agent_are_counted_and_named(caplog):
+    """Every offset of a training partition is a message the learn agent receives, learned or
+    passed over; a jump forward between two received events means examples that are not learned
+    here, which the learners count and log instead of losing them silently. A replay (offsets going
+    back) and a partition seen for the first time are not jumps."""
+    learners, learner = _learners_of_one_model()
+
+    def example(partition, offset, model="m"):
+        return FakeEvent(json.dumps({"id": f"e{partition}-{offset}", "model": model, "version": 1, "features": {"x": float(offset)},
+                                     "label": offset % 2 == 0}).encode(), partition, offset)
+
+    first = [example(0, 10), example(0, 11), FakeEvent(b"not json", 0, 12), example(0, 13), example(1, 40)]
+    asyncio.run(learners.learn_batch(first))
+    assert learners.offsets_missed == 0 and learner.n_learned == 4
+    with caplog.at_level("WARNING", logger="stream.learning.learners"):
+        asyncio.run(learners.learn_batch([example(0, 11), example(0, 14), example(0, 17), example(0, 18)]))
+    assert learners.offsets_missed == 2 and learner.n_learned == 7  # 15 and 16 missed; 11 was a replay
+    assert "offsets 15 to 16 never reached the learn agent" in caplog.text
+    learners.drop_partitions({0})  # a rebalance: the partition comes back from where the group committed
+    learners.learners[("m", "champion")] = learner  # (restored from its checkpoint)
+    learners.partition_of["m"] = 0
+    asyncio.run(learners.learn_batch([example(0, 30)]))
+    assert learners.offsets_missed == 2 and learner.n_learned == 8

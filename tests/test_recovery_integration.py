@@ -166,6 +166,7 @@ def test_two_workers_share_the_load_and_survive_losing_one(stack, stack_settings
             assert info["n_learned"] == per_model
         survivor = workers[1].health()
         assert {f"{name}/champion" for name in models} <= set(survivor["learners"])
+        assert survivor["training_offsets_missed"] == 0  # it received every offset of the partitions it took over
 
         watcher = OutputWatcher(settings, run_id)
         expected = per_model * len(models)

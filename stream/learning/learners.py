@@ -70,6 +70,9 @@ class Learners:
         self.skipped = 0
         self.deadletters = DeadLetterBuffer()  # sent by the agent after each batch
         self.handled: dict[int, int] = {}  # training partition -> last offset handled here
+        # Offsets of an assigned training partition that the learn agent never received (a jump
+        # forward between two events it did receive): their examples are not learned here.
+        self.offsets_missed = 0
         self.concept_detector = concept_detector  # None: no concept-drift detection
         self.concept_params = dict(concept_params or {})
         self.drift_events: list[dict] = []  # concept_drift records waiting to be sent
@@ -264,6 +267,9 @@ class Learners:
             if i and not i % YIELD_EVERY:
                 await asyncio.sleep(0)  # let the score and labels agents in between: learning is slow
             message = event.message
+            last = self.handled.get(message.partition)
+            if last is not None and message.offset > last + 1:
+                self._missed(message.partition, last + 1, message.offset - 1)
             if message.offset <= self.handled.get(message.partition, -1):
                 continue
             try:
@@ -313,6 +319,17 @@ class Learners:
             if due:
                 self.decisions_due.add(name)
                 return
+
+    def _missed(self, partition: int, first: int, last: int) -> None:
+        """Offsets ``first``..``last`` of a training partition never reached the learn agent,
+        although it holds the partition and received the events around them. Driftline's
+        producers write no transaction markers and its topics are not compacted, so every offset
+        is a message, and an event the agent passes over (a bad one, another model's, a replayed
+        one) still counts as received: a jump means examples this worker will not learn. Said
+        loudly and counted (``/health``'s ``training_offsets_missed``) rather than silently."""
+        self.offsets_missed += last - first + 1
+        log.warning("training partition %d: offsets %d to %d never reached the learn agent, which received the events "
+                    "around them: the examples among them are not learned here", partition, first, last)
 
     def reject(self, event, error: Exception) -> None:
         """Dead-letter a training event that cannot be learned (acked once its dead letter is sent).

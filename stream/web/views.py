@@ -109,6 +109,7 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
                 "delivery": _delivery(app),
                 "consumer": _consumer(app),
                 "learners": sorted(f"{name}/{alias}" for name, alias in learning.learners.learners),
+                "training_offsets_missed": learning.learners.offsets_missed,
                 "pending": {"remembering": remembering, "not_remembered_here": pending.not_remembered,
                             "open": pending.open_entries, "labels_replayed_here": learning.joiner.replayed},
                 "scored": serving.scorer.scored,
