@@ -160,10 +160,10 @@ async def learn_and_decide(learning: Learning, batch, send_outputs: Callable[[],
     learners, stop_when_due = learning.learners, True
     while True:
         async with learning.lock:
-            await learning.isolation["learn"].run_async(batch, partial(learners.learn_batch, stop_when_due=stop_when_due),
-                                                        learners.reject)
+            stopped_for = await learning.isolation["learn"].run_async(
+                batch, partial(learners.learn_batch, stop_when_due=stop_when_due), learners.reject)
             await send_outputs()
-            due = learners.take_decisions_due()
+        due = set().union(*(names for names in stopped_for if names))  # reject's results are None
         if not due:
             return
         for hook in learning.on_decisions_due:

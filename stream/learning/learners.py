@@ -80,7 +80,6 @@ class Learners:
         self.rates: dict[str, RateMeter] = {}  # model -> how fast its champion learns (what a challenger must keep up with)
         # Set by the deployment stage: would a look at the model now move it on (its paired test passed)?
         self.decision_due: Callable[[str], bool] | None = None
-        self.decisions_due: set[str] = set()  # models whose learn batch stopped for a decision (see learn_batch)
 
     def _concept_monitor(self, task: str):
         """A fresh detector for a champion's errors (None when detection is off or does not fit)."""
@@ -229,16 +228,17 @@ class Learners:
         self.last_snapshot.setdefault(name, time.monotonic())
         return "champion" in loaded
 
-    async def learn_batch(self, events, stop_when_due: bool = False) -> None:
+    async def learn_batch(self, events, stop_when_due: bool = False) -> set[str]:
         """Learn a batch of training events. Safe to call again with the same batch after a failure
         (Redis away while loading a learner): events handled already are passed over.
 
         ``stop_when_due``: stop after the example that made a model's paired test ready to decide
-        (:attr:`decision_due`), its name in :attr:`decisions_due`; the caller lets the deployment
-        loop act, then calls again for the rest."""
+        (:attr:`decision_due`) and return that model's name; the caller lets the deployment loop
+        act, then calls again for the rest. Returns no name when the whole batch was learned."""
         learned: Counter[str] = Counter()
         try:
-            await self._learn_batch(events, learned, stop_when_due)
+            stopped_for = await self._learn_batch(events, learned, stop_when_due)
+            return {stopped_for} if stopped_for is not None else set()
         finally:
             now = time.monotonic()
             for name, n in learned.items():
@@ -258,20 +258,16 @@ class Learners:
         rates = {name: meter.rate() for name, meter in sorted(self.rates.items())}
         return {name: round(rate, 1) for name, rate in rates.items() if rate is not None}
 
-    def take_decisions_due(self) -> set[str]:
-        due, self.decisions_due = self.decisions_due, set()
-        return due
-
-    async def _learn_batch(self, events, learned: Counter, stop_when_due: bool = False) -> None:
+    async def _learn_batch(self, events, learned: Counter, stop_when_due: bool = False) -> str | None:
         for i, event in enumerate(events):
             if i and not i % YIELD_EVERY:
                 await asyncio.sleep(0)  # let the score and labels agents in between: learning is slow
             message = event.message
-            last = self.handled.get(message.partition)
-            if last is not None and message.offset > last + 1:
-                self._missed(message.partition, last + 1, message.offset - 1)
-            if message.offset <= self.handled.get(message.partition, -1):
+            last = self.handled.get(message.partition, -1)
+            if message.offset <= last:
                 continue
+            if last >= 0 and message.offset > last + 1:
+                self._missed(message.partition, last + 1, message.offset - 1)
             try:
                 example = parse_training_example(message.value)
             except InvalidInput as error:
@@ -317,8 +313,8 @@ class Learners:
             self.since_publish[name] = self.since_publish.get(name, 0) + 1
             self.handled[message.partition] = message.offset
             if due:
-                self.decisions_due.add(name)
-                return
+                return name
+        return None
 
     def _missed(self, partition: int, first: int, last: int) -> None:
         """Offsets ``first``..``last`` of a training partition never reached the learn agent,
