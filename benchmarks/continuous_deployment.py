@@ -13,6 +13,9 @@ per scenario: served accuracy over the ``--after`` events that follow the change
   (f) the loop's served answers until its promotion, then (d)'s from there on: what the loop would
       serve if its challenger were as good as a forest that has learned all along. (d) - (f) is
       what the events before the promotion cost, (f) - (c) what the challenger lacks after it,
+  (g) (d)'s forest with its drift detectors off (River's ``NoDrift``), in-process: how much of (d)
+      is the handling of drift and how much the forest learning online; where (g) is as good as (d),
+      the stream asks for a stronger learner, not for faster drift handling,
 
 with the loop's detection delay, the events and seconds from the change to the promotion, the
 spec that won the retrain, and finally the retrains and promotions of the full loop on
@@ -223,6 +226,9 @@ def run_scenario(scenario: str, seed: int, args, registry: Registry, off_setting
             loop_served = served
     arf = in_process(pretrained(forest.ARFClassifier(n_models=10, seed=42), train_rows, train_targets), rows, targets, args.label_delay)
     result["arf"] = accuracy(arf[args.before:args.before + args.after])
+    no_detectors = forest.ARFClassifier(n_models=10, seed=42, drift_detector=drift.NoDrift(), warning_detector=drift.NoDrift())
+    result["arf_no_detectors"] = accuracy(in_process(pretrained(no_detectors, train_rows, train_targets), rows, targets,
+                                                     args.label_delay)[args.before:args.before + args.after])
     result["arf_from_promotion"] = None
     if result["promoted_events"] is not None:
         promoted_at = args.before + result["promoted_events"]
@@ -290,7 +296,8 @@ def fmt(value, pattern="{:.3f}") -> str:
 
 def print_row(r: dict) -> None:
     print(f"{r['scenario']} seed {r['seed']}: frozen {fmt(r['frozen'])} online {fmt(r['off'])} loop {fmt(r['auto'])} "
-          f"arf {fmt(r['arf'])} drift-retraining {fmt(r['drift_retraining'])} arf-from-promotion {fmt(r['arf_from_promotion'])}; detected after {fmt(r['detected_s'], '{:.1f}')} s "
+          f"arf {fmt(r['arf'])} drift-retraining {fmt(r['drift_retraining'])} arf-from-promotion {fmt(r['arf_from_promotion'])} "
+          f"arf-without-detectors {fmt(r['arf_no_detectors'])}; detected after {fmt(r['detected_s'], '{:.1f}')} s "
           f"({r['detected_by']}), promoted after {fmt(r['promoted_s'], '{:.1f}')} s / {fmt(r['promoted_events'], '{:,}')} events, "
           f"spec {r['spec']} (ms an example: {r.get('learn_ms')}; passed over as too slow: {', '.join(r.get('passed_over') or []) or 'none'}), "
           f"retrains {r['retrains']}, promotions {r['promotions']}, test {r['test']}; "
@@ -299,17 +306,17 @@ def print_row(r: dict) -> None:
 
 def print_table(rows: list[dict], stationary: dict | None, args) -> None:
     print()
-    print(f"| scenario | seed | detection (s) | drift to promotion (s / events) | spec | (a) frozen | (b) online | (c) loop | (d) ARF | (e) DriftRetraining | (f) ARF from the promotion | (b) next {args.tail:,} | (c) next {args.tail:,} |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| scenario | seed | detection (s) | drift to promotion (s / events) | spec | (a) frozen | (b) online | (c) loop | (d) ARF | (e) DriftRetraining | (f) ARF from the promotion | (g) ARF without its detectors | (b) next {args.tail:,} | (c) next {args.tail:,} |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['scenario']} | {r['seed']} | {fmt(r['detected_s'], '{:.1f}')} ({r['detected_by'] or 'none'}) | "
               f"{fmt(r['promoted_s'], '{:.1f}')} / {fmt(r['promoted_events'], '{:,}')} | {r['spec'] or '-'} | {fmt(r['frozen'])} | "
               f"{fmt(r['off'])} | {fmt(r['auto'])} | {fmt(r['arf'])} | {fmt(r['drift_retraining'])} | {fmt(r['arf_from_promotion'])} | "
-              f"{fmt(r['off_tail'])} | {fmt(r['auto_tail'])} |")
+              f"{fmt(r['arf_no_detectors'])} | {fmt(r['off_tail'])} | {fmt(r['auto_tail'])} |")
     for scenario in dict.fromkeys(r["scenario"] for r in rows):
         mine = [r for r in rows if r["scenario"] == scenario]
-        means = {k: statistics.fmean(r[k] for r in mine) for k in ("frozen", "off", "auto", "arf", "drift_retraining")}
-        print(f"| {scenario} | mean | | | | {means['frozen']:.3f} | {means['off']:.3f} | {means['auto']:.3f} | {means['arf']:.3f} | {means['drift_retraining']:.3f} | | | |")
+        means = {k: statistics.fmean(r[k] for r in mine) for k in ("frozen", "off", "auto", "arf", "drift_retraining", "arf_no_detectors")}
+        print(f"| {scenario} | mean | | | | {means['frozen']:.3f} | {means['off']:.3f} | {means['auto']:.3f} | {means['arf']:.3f} | {means['drift_retraining']:.3f} | | {means['arf_no_detectors']:.3f} | | |")
     if stationary:
         print(f"\nstationary: {stationary['events']:,} events ({stationary['scored']:,} scored), drift records {stationary['drift_records']}, "
               f"retrains {stationary['retrains']}, promotions {stationary['promotions']}")
