@@ -54,7 +54,7 @@ def create_app(settings: Settings) -> faust.App:
     serving = serving_stage.install(app, settings, topics, cache, pending,
                                     summarizer=monitoring.summarizer if monitoring.monitor is not None else None)
     learning = learning_stage.install(app, settings, topics, registry_factory, pending, drift_store)
-    deployment = deployment_stage.install(app, settings, topics, registry_factory, learning)
+    deployment = deployment_stage.install(app, settings, topics, registry_factory, learning, monitoring)
     alerts = alerts_stage.install(app, settings, topics)
     web_stage.install(app, settings, serving=serving, learning=learning, monitoring=monitoring, deployment=deployment,
                       alerts=alerts)

@@ -245,6 +245,53 @@ def test_adding_a_batch_again_after_a_failure_counts_each_summary_once(predictor
     assert monitor.open["mon"].window.n_rows == 750 and len(monitor.open["mon"].events) == 3
 
 
+def test_the_monitor_s_drift_records_are_triggers_as_soon_as_they_are_published(predictor, baseline, stack, stack_settings):
+    """A data drift found by this worker's monitor is kept as a retrain trigger once its window is
+    published, without waiting for its round trip through drift-events; the copy the triggers agent
+    reads back from the topic is the same trigger, and a window without drift is no trigger."""
+    from functools import partial
+    from types import SimpleNamespace
+
+    from stream.deployment.agents import (
+        Deployment,
+        keep_trigger_messages,
+        take_own_triggers,
+    )
+    from stream.deployment.controller import Controller, Policy
+    from stream.deployment.store import DeployStore
+    from stream.monitoring.agents import Monitoring, publish_closed_windows
+
+    store = DeployStore.from_url(stack_settings.redis_url, "unit-tests-monitor-triggers")
+    policy = Policy.from_settings(Settings.from_env({}))  # auto; data_drift starts a retrain
+    deployment = Deployment(policy, store, Controller(policy, store, None, None, None, None), None)
+    monitor_settings = settings(drift_reports=False)
+    monitoring = Monitoring(summarizer=None, monitor=DriftMonitor(monitor_settings, Lookup(baseline), Store()), renderer=None,
+                            store=None, isolation=None)
+    monitoring.on_drift_records.append(partial(take_own_triggers, deployment))
+    sent, stored_when_sent = [], []
+
+    async def send(records):
+        stored_when_sent.append([t["id"] for t in store.untaken("mon")])
+        sent.extend(records)
+
+    stationary = summary_events(predictor, baseline, [synthetic(250, 80 + i).rows for i in range(4)])
+    run(monitoring.monitor.add_batch(stationary))
+    assert len(run(publish_closed_windows(monitoring, monitor_settings, send))) == 1
+    assert sent == [] and store.untaken("mon") == [] and deployment.triggers_stored == 0
+
+    shifted = summary_events(predictor, baseline, [synthetic(250, 90 + i, shift=("f2", "f3", "plan")).rows for i in range(4)],
+                             first_offset=4)
+    run(monitoring.monitor.add_batch(shifted))
+    assert len(run(publish_closed_windows(monitoring, monitor_settings, send))) == 1
+    [(key, value)] = sent
+    record = json.loads(value)
+    assert record["kind"] == "data_drift" and stored_when_sent == [[]]  # on the topic first, then kept
+    assert [t["id"] for t in store.untaken("mon")] == [record["id"]] and deployment.triggers_stored == 1
+
+    keep_trigger_messages(deployment, [SimpleNamespace(value=value)])  # the triggers agent's copy
+    assert [t["id"] for t in store.untaken("mon")] == [record["id"]] and deployment.triggers_stored == 1
+
+
 def test_a_failed_publication_keeps_the_window_and_its_summaries_unacked(predictor, baseline):
     store = Store()
     monitor = DriftMonitor(settings(), Lookup(baseline), store)

@@ -3,7 +3,9 @@
 The triggers agent reads ``drift-events`` (every worker, its partitions) and keeps each record
 that may start a retrain, once, in Redis; the controller tick runs on every worker for the models
 whose ``training`` partition it holds (the partition the model's name hashes to, as the producers
-of ``training`` pick it), so exactly one worker decides for a model, where its learners are.
+of ``training`` pick it), so exactly one worker decides for a model, where its learners are. Drift
+that a worker finds itself (its learners' concept drift, its monitor's windows) is kept at once as
+well, without waiting for its round trip through ``drift-events``.
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ def partition_of(name: str, partitions: int) -> int:
     return (murmur2(name.encode()) & 0x7FFFFFFF) % partitions
 
 
-def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, learning: Learning) -> Deployment:
+def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, learning: Learning,
+            monitoring: Any = None) -> Deployment:
     policy = Policy.from_settings(settings)
     store = DeployStore.from_url(settings.redis_url, settings.app_id, timeout=2.0)
     send_records = sender(app, topics.drift)
@@ -91,6 +94,8 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
 
     keep_triggers = partial(keep_trigger_messages, deployment)
     learning.on_concept_drifts.append(partial(take_own_triggers, deployment))
+    if monitoring is not None:
+        monitoring.on_drift_records.append(partial(take_own_triggers, deployment))
     learning.learners.decision_due = controller.decision_due
     learning.on_decisions_due.append(partial(decide_now, settings, learning, deployment))
 
@@ -143,15 +148,18 @@ def keep_trigger_messages(deployment: Deployment, messages) -> list:
 
 
 async def take_own_triggers(deployment: Deployment, records: list[dict]) -> None:
-    """Concept drift found by a learner of this worker: the model's controller is on this worker
-    too (it follows the model's training partition), so the trigger is stored at once, not after
-    its round trip through drift-events (up to a fetch wait, which on the embedded broker can be a
-    second). The copy that comes back from the topic has the same id: it is stored once."""
+    """Drift found on this worker, by a learner (concept drift) or by the drift monitor (data,
+    prediction and feature drift): the trigger is stored at once, not after its round trip through
+    drift-events (the triggers agent's batch wait, up to 0.2 s, and a fetch wait, which on the
+    embedded broker can be a second). A learner's model has its controller on this worker too (it
+    follows the model's training partition), woken here; a monitor's model may have it on another
+    worker, whose next tick finds the stored trigger. The copy that comes back from the topic has
+    the same id: it is stored once."""
     stored = deployment.triggers_stored
     try:
         await asyncio.to_thread(store_triggers, deployment, records)
     except Exception as exc:  # Redis away: the triggers agent stores them from the topic
-        log.warning("cannot store %d concept drift trigger(s) yet: %s: %s", len(records), type(exc).__name__, exc)
+        log.warning("cannot store %d drift trigger(s) yet: %s: %s", len(records), type(exc).__name__, exc)
     if deployment.triggers_stored > stored:
         deployment.controller.nudge()
 

@@ -39,6 +39,9 @@ class Monitoring:
     store: DriftStore
     isolation: Isolation
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # the agent and the timer never touch windows at once
+    #: Coroutines called with the drift records of the windows this worker's monitor published
+    #: (once they are on drift-events): the deployment stage keeps the triggers among them at once.
+    on_drift_records: list = field(default_factory=list)
 
 
 def install(app: Any, settings: Settings, topics: TopicNames, cache: Any, registry_factory, store: DriftStore) -> Monitoring:
@@ -63,16 +66,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, cache: Any, regist
     send_drift_records = sender(app, topics.drift)
     send_deadletters = sender(app, topics.deadletter)
 
-    async def publish_windows() -> None:
-        published = await monitor.publish(send_drift_records)
-        for window in published:
-            METRICS.records_sent(window.drift_records)
-            if window.record is not None:
-                METRICS.window_judged(window.model, window.record["verdicts"])
-        if settings.drift_reports:
-            for window in published:
-                if window.drift_records:
-                    monitoring.renderer.submit(window.model, window.record["id"], window.drift_records)
+    publish_windows = partial(publish_closed_windows, monitoring, settings, send_drift_records)
 
     async def monitor_batch(batch) -> None:
         async with monitoring.lock:
@@ -111,6 +105,26 @@ def install(app: Any, settings: Settings, topics: TopicNames, cache: Any, regist
     app.before_stop.append(checkpoint_windows)
     app.while_draining.append(checkpoint_windows)
     return monitoring
+
+
+async def publish_closed_windows(monitoring: Monitoring, settings: Settings, send_drift_records) -> list:
+    """Publish the monitor's closed windows (stored, their records on drift-events, their summaries
+    acked), count them, queue their reports, then hand their drift records to the
+    :attr:`Monitoring.on_drift_records` hooks; returns the windows published."""
+    published = await monitoring.monitor.publish(send_drift_records)
+    for window in published:
+        METRICS.records_sent(window.drift_records)
+        if window.record is not None:
+            METRICS.window_judged(window.model, window.record["verdicts"])
+    if settings.drift_reports:
+        for window in published:
+            if window.drift_records:
+                monitoring.renderer.submit(window.model, window.record["id"], window.drift_records)
+    records = [record for window in published for record in window.drift_records]
+    if records:
+        for hook in monitoring.on_drift_records:
+            await hook(records)
+    return published
 
 
 def _check_settings(settings: Settings) -> None:
