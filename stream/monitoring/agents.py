@@ -112,15 +112,15 @@ async def publish_closed_windows(monitoring: Monitoring, settings: Settings, sen
     acked), count them, queue their reports, then hand their drift records to the
     :attr:`Monitoring.on_drift_records` hooks; returns the windows published."""
     published = await monitoring.monitor.publish(send_drift_records)
+    records = []
     for window in published:
         METRICS.records_sent(window.drift_records)
         if window.record is not None:
             METRICS.window_judged(window.model, window.record["verdicts"])
-    if settings.drift_reports:
-        for window in published:
-            if window.drift_records:
+        if window.drift_records:
+            records.extend(window.drift_records)
+            if settings.drift_reports:
                 monitoring.renderer.submit(window.model, window.record["id"], window.drift_records)
-    records = [record for window in published for record in window.drift_records]
     if records:
         for hook in monitoring.on_drift_records:
             await hook(records)
