@@ -11,8 +11,8 @@ import batchdata
 import pytest
 from click.testing import CliRunner
 
-from stream.batch.predict import ProgressLine, predict_file
-from stream.batch.readers import FORMATS, read_chunks
+from stream.batch.predict import ProgressLine, predict_file, score_chunk
+from stream.batch.readers import FORMATS, Chunk, read_chunks
 from stream.cli import main
 from stream.model import artifact
 from stream.model.predictor import Predictor
@@ -79,6 +79,11 @@ def test_rejected_rows_carry_the_streams_reasons_and_the_rest_is_scored(tmp_path
     summary = predict_file(classifier, source, tmp_path / "out.jsonl", chunk_rows=4)
     assert summary.scored == 30 and dict(summary.rejected) == {"missing_feature": 1, "wrong_type": 2, "not_finite": 1}
     assert batchdata.read_rejected(tmp_path / "out.jsonl.rejected.jsonl") == {10 + i: reason for i, (_, reason) in enumerate(dirty)}
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    for line in (tmp_path / "out.jsonl.rejected.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=refuse)  # strict JSON: the not-finite input is written as text
     got = batchdata.read_predictions(tmp_path / "out.jsonl", "jsonl")
     assert got == {ids[i]: offline(classifier, row) for i, row in enumerate(rows) if not 10 <= i < 14}
 
@@ -309,3 +314,14 @@ def test_http_stream_and_batch_give_identical_answers(worker, stack_settings, re
     as_registered = CliRunner().invoke(main, ["export", "--model", "b3-same", "--deployed", "--out", str(tmp_path / "deployed.dla")], env=env)
     assert as_registered.exit_code == 0, as_registered.output
     assert (tmp_path / "deployed.dla").read_bytes() == deployed_blob
+
+
+def test_a_rejected_row_does_not_keep_its_chunk_alive(classifier):
+    """The error kept for the rejected file must not hold the scoring frame (and so the whole
+    chunk) through its traceback: with a bad row in every chunk, memory grew with the file."""
+    rows, ids = rows_and_ids(5)
+    chunk = Chunk(start=0, rows=rows + [{"nothing": 1}], ids=ids + ["bad"], done=None)
+    scored, rejected = score_chunk(classifier, chunk)
+    [(row, id_, error, _)] = rejected
+    assert (row, id_, error.reason) == (5, "bad", "missing_feature") and len(scored.rows) == 5
+    assert error.__traceback__ is None

@@ -123,6 +123,13 @@ def test_predict_without_an_id_gets_one_and_its_label_over_http_is_learned(dash,
     wait_until(lambda: (registry.snapshot_info(MODEL) or {}).get("n_learned", 0) > before, 60, "the HTTP label learned")
     status, batch = call(dash, "POST", "/predict", [{"model": MODEL, "features": x}, {"id": "mine", "model": MODEL, "features": x}])
     assert status == 200 and batch["results"][1]["id"] == "mine" and len(batch["results"][0]["id"]) == 36
+    # An event's own label teaches the served model as POST /labels does: the same token, or nothing is done.
+    status, refused = call(dash, "POST", "/predict", [{"model": MODEL, "features": x}, {"model": MODEL, "features": x, "label": 1}])
+    assert status == 401 and "'label'" in refused["error"]["detail"]
+    learned = registry.snapshot_info(MODEL)["n_learned"]
+    status, answer = call(dash, "POST", "/predict", {"model": MODEL, "features": x, "label": 1}, token=TOKEN)
+    assert status == 200 and answer["model"] == MODEL
+    wait_until(lambda: registry.snapshot_info(MODEL)["n_learned"] > learned, 60, "the label of an event posted with the token learned")
 
 
 def test_schemathesis_finds_no_server_error_no_response_off_the_document_and_no_invalid_request_accepted(dash, tmp_path):

@@ -54,3 +54,24 @@ def test_a_restored_learner_skips_the_ids_its_checkpoint_remembers_and_an_old_ch
     old.restore(old_state)
     assert old.learn(x, y, "e3100", partition=0, offset=6000) is None
     assert old.learn(x, y, "e2999", partition=0, offset=6001) is not None
+
+
+def test_f1_counts_a_positive_class_that_is_not_true():
+    """Binary labels "no"/"yes": the hold-out F1 at training and the learner's prequential F1 are
+    the F1 of "yes" (River's own F1 with pos_val="yes" reads 0 whatever the predictions)."""
+    import random
+
+    from stream.training.datasets import Dataset
+
+    rng = random.Random(3)
+    rows = [{"x": rng.uniform(0, 10)} for _ in range(1000)]
+    targets = ["yes" if row["x"] + rng.gauss(0, 1) > 5 else "no" for row in rows]
+    trained = train(Dataset("yes-no", "binary_classification", "y", rows, targets), "logreg", "yes-no", holdout=0.3)
+    holdout = trained.metadata["metrics"]["holdout"]
+    assert holdout["f1"] > 0.8 and holdout["accuracy"] > 0.8
+
+    learner = ModelLearner("yes-no", "champion", 1, trained.metadata, trained.model)
+    for i, (row, y) in enumerate(zip(rows, targets)):
+        learner.learn(row, y, f"e{i}", partition=0, offset=i)
+    predicted = [learner.predictor.predict(learner.predictor.schema.validate(row))["prediction"] for row in rows]
+    assert learner.metrics.overall()["f1"] > 0.8 and {"yes", "no"} == set(predicted)

@@ -95,7 +95,7 @@ def test_only_held_labels_a_retry_can_finish_are_leased(stack, stack_settings):
     leases only those whose prediction is remembered, already joined, or past the cutoff for
     giving up; a claim that finds none looks further along the held list the next time."""
     async def scenario(client):
-        store = PendingStore(client, "pending-unit-6", ttl_seconds=600, max_entries=100, grace_seconds=60)
+        store = PendingStore(client, f"pending-unit-6-{time.time_ns()}", ttl_seconds=600, max_entries=100, grace_seconds=60)
         await store.hold([{"id": f"wait-{i}", "label": 1, "model": None} for i in range(50)])
         odd_id = 'pend-\u00e9"5'  # escaped in the held member's JSON
         await store.hold([{"id": "pend-3", "label": 1, "model": None}, {"id": "pend-4", "label": 0, "model": None},
@@ -163,3 +163,32 @@ def test_a_label_delivered_again_after_its_example_is_passed_over_not_dead_lette
     assert retry.unmatched[0][0] == b"pend-9"
     assert json.loads(retry.unmatched[0][1])["topic"] == "prod-labels"  # where it came from, prefix and all
     assert stats["labels_held"] == 1  # only the label of the event never scored
+
+
+def test_a_label_naming_another_model_than_its_event_s_is_dead_lettered_and_the_event_waits_for_its_own(stack, stack_settings):
+    async def scenario(client):
+        store = PendingStore(client, f"pending-unit-6-{time.time_ns()}", ttl_seconds=600, max_entries=100, grace_seconds=60)
+        joiner = LabelJoiner(store, max_bytes=10_000)
+        await store.remember([scored(1, model="pending-a")])
+        wrong = Message(b"pend-1", json.dumps({"id": "pend-1", "label": 1, "model": "pending-b"}).encode(), "labels", 0, 0)
+        mismatched = await joiner.join([wrong])
+        right = Message(b"pend-1", json.dumps({"id": "pend-1", "label": 1, "model": "pending-a"}).encode(), "labels", 0, 1)
+        matched = await joiner.join([right])
+        # The same for a label held before its event: judged when the event comes.
+        early = Message(b"pend-2", json.dumps({"id": "pend-2", "label": 0, "model": "pending-b"}).encode(), "labels", 0, 2)
+        await joiner.join([early])
+        await store.remember([scored(2, model="pending-a")])
+        retry = await joiner.retry_held()
+        await joiner.finish_held(retry)
+        return mismatched, matched, retry, await store.lookup(["pend-2"]), await store.stats()
+
+    mismatched, matched, retry, still, stats = run(scenario, stack_settings.redis_url)
+    assert mismatched.examples == [] and mismatched.matched == []
+    [(key, value)] = mismatched.deadletters
+    record = json.loads(value)
+    assert key == b"pend-1" and record["reason"] == "model_mismatch" and "'pending-a'" in record["detail"]
+    assert record["id"] == "pend-1" and record["model"] == "pending-b"
+    assert len(matched.examples) == 1 and matched.examples[0][0] == b"pending-a"  # the right label still joins
+    assert retry.examples == [] and [json.loads(v)["reason"] for _, v in retry.unmatched] == ["model_mismatch"]
+    assert still[0] is not None  # its event still waits for its own label
+    assert stats.get("labels_unmatched", 0) == 0 and stats["held_now"] == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -160,7 +161,8 @@ def test_no_input_to_any_endpoint_answers_500(worker, deployed):
     for body in bodies:
         status, answer = request(worker.url + "/predict", "POST", body)
         assert status < 500, (body[:80], status, answer[:300])
-        assert status in (200, 400, 413, 422), (body[:80], status)
+        # An event with a label teaches the model: without the token it is refused (the worker has none).
+        assert status in (200, 400, 413, 422) or (b'"label"' in body and status == 403), (body[:80], status)
         json.loads(answer)
     odd = ["%ED%A0%80", "%FF", "..%2F..", "x" * 5000, urllib.parse.quote("\u00e9\u4e2d"), "%00"]
     for name in odd:
@@ -171,3 +173,50 @@ def test_no_input_to_any_endpoint_answers_500(worker, deployed):
             assert status < 500, (path[:120], status, answer[:300])
     status, _ = request(worker.url + "/predict")  # GET on a POST endpoint
     assert status == 405
+
+
+def test_labels_the_model_cannot_take_are_dead_lettered_and_never_learned(worker, stack_settings, deployed):
+    """A label outside the model's classes, or naming another model than the one that scored its
+    event, is dead-lettered with what was wrong; the event still takes its right label."""
+    from kafka import KafkaConsumer
+
+    data, registry = deployed, worker_registry(stack_settings)
+    run_id = new_run_id()
+    ids = [f"{run_id}-sem-{i}" for i in range(4)]
+    producer = make_producer(stack_settings)
+    watcher = OutputWatcher(stack_settings, run_id)
+    try:
+        for i, event_id in enumerate(ids):
+            producer.send(stack_settings.topic("events"), key=event_id.encode(),
+                          value=json.dumps({"id": event_id, "model": MODEL, "features": data.rows[i]}).encode())
+        producer.flush()
+        assert watcher.wait_for(len(ids), 120), f"only {watcher.total} of {len(ids)} scored"
+    finally:
+        watcher.close()
+    learned = (registry.snapshot_info(MODEL) or {}).get("n_learned", 0)
+    labels = [{"id": ids[0], "label": 5}, {"id": ids[1], "label": "maybe"},
+              {"id": ids[2], "label": data.targets[2], "model": "p8-someone-else"},
+              {"id": ids[2], "label": data.targets[2], "model": MODEL}, {"id": ids[3], "label": data.targets[3]}]
+    for label in labels:
+        producer.send(stack_settings.topic("labels"), key=label["id"].encode(), value=json.dumps(label).encode())
+    producer.close()
+
+    consumer = KafkaConsumer(stack_settings.topic("deadletter"), bootstrap_servers=stack_settings.broker_servers,
+                             group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    found: dict[str, dict] = {}
+    deadline = time.monotonic() + 120
+    try:
+        while len(found) < 3 and time.monotonic() < deadline:
+            for messages in consumer.poll(timeout_ms=500).values():
+                for message in messages:
+                    record = json.loads(message.value)
+                    if record.get("id") in ids[:3]:
+                        found[record["id"]] = record
+    finally:
+        consumer.close()
+    assert {k: r["reason"] for k, r in found.items()} == {ids[0]: "invalid_label", ids[1]: "invalid_label",
+                                                           ids[2]: "model_mismatch"}
+    assert "not one of the model's classes" in found[ids[0]]["detail"] and "'maybe'" in found[ids[1]]["detail"]
+    assert MODEL in found[ids[2]]["detail"] and found[ids[2]]["model"] == "p8-someone-else"
+    # ids[2]'s right label and ids[3]'s, and not the two refused ones (their dead letters came from the learner).
+    assert wait_learned(registry, MODEL, learned + 2)["n_learned"] == learned + 2

@@ -152,3 +152,24 @@ def test_integer_labels_come_back_as_integers(tmp_path):
     prediction = Predictor.from_artifact(round_trip(trained, tmp_path)).score(
         {f"f{i}": 0 for i in range(1, 10)})["prediction"]
     assert type(prediction) is int
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--model", "nosuch"], "Invalid value for --model: unknown model spec 'nosuch'"),
+    (["--name", "churn@eu"], "Invalid value for --name: model name 'churn@eu' may not hold '@'"),
+    (["--holdout", "1.5"], "Invalid value for --holdout"),
+    (["--out", "no-such-folder/m.dla"], "Invalid value for --out: the folder of"),
+    (["--dataset", "trumpapproval"], "model spec 'logreg' does not support regression; specs that do: arf, hoeffding-tree, linreg"),
+])
+def test_train_says_what_is_wrong_with_its_arguments_without_a_traceback(tmp_path, monkeypatch, args, says):
+    from click.testing import CliRunner
+
+    from stream.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    given = {"--dataset": "phishing", "--model": "logreg", "--name": "m", "--out": "m.dla"}
+    given.update(dict(zip(args[::2], args[1::2])))
+    result = CliRunner().invoke(main, ["train", *[x for pair in given.items() for x in pair]],
+                                env={"DRIFTLINE_SIGNING_KEY": "k"})
+    assert result.exit_code in (1, 2) and says in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "m.dla").exists()

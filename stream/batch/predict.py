@@ -157,6 +157,9 @@ def score_chunk(predictor: Predictor, chunk: Chunk) -> tuple[ScoredChunk, list]:
                 raise row.error
             result = score(row)
         except InvalidInput as error:
+            # Its traceback holds this frame, and so the whole chunk, until a full collection:
+            # a file with a rejected row in every chunk grew by the chunks it kept.
+            error.__traceback__ = None
             index = offset - chunk.start
             rejected.append((offset, ids[index] if ids is not None else None, error, row.raw if type(row) is Unparsed else row))
             continue

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,7 +201,11 @@ class RejectedWriter:
             if id_ is not None:
                 record[self.id_column] = id_
             record.update(reason=error.reason, detail=error.detail, input=value)
-            lines.append(json.dumps(record, separators=(",", ":"), default=str))
+            try:
+                lines.append(json.dumps(record, separators=(",", ":"), default=str, allow_nan=False))
+            except ValueError:  # NaN or an infinity in the input: written as text, so strict readers can read the line
+                record["input"] = _finite_or_text(value)
+                lines.append(json.dumps(record, separators=(",", ":"), default=str))
         if lines:
             self.handle.write("\n".join(lines) + "\n")
             self.count += len(lines)
@@ -212,3 +217,18 @@ class RejectedWriter:
     def abort(self) -> None:
         self.handle.close()
         self.target.discard()
+
+
+def _finite_or_text(value: Any) -> Any:
+    """``value`` with every NaN and infinity replaced by its text, which JSON can hold.
+
+    >>> _finite_or_text({"age": float("inf"), "n": [float("nan"), 1.5], "s": "x"})
+    {'age': 'inf', 'n': ['nan', 1.5], 's': 'x'}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite_or_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_text(v) for v in value]
+    return value

@@ -24,6 +24,7 @@ from .common import Group, progress, settings_of
 def train(ctx, dataset, target, spec, name, out, holdout, seed, unsigned) -> None:
     """Train a River model on a data set and export a signed artifact."""
     from stream.model import artifact
+    from stream.model.specs import get_spec
     from stream.training.baseline import describe as describe_baseline
     from stream.training.datasets import load_dataset
     from stream.training.trainer import train as train_model
@@ -32,11 +33,27 @@ def train(ctx, dataset, target, spec, name, out, holdout, seed, unsigned) -> Non
     key = settings.signing_key_bytes()
     if key is None and not unsigned:
         raise click.ClickException("DRIFTLINE_SIGNING_KEY is not set: set it to sign the artifact, or pass --unsigned")
+    # What can be checked before the data is read and the model trained, is.
+    for param, check in (("--model", lambda: get_spec(spec)), ("--name", lambda: artifact.check_model_name(name))):
+        try:
+            check()
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint=param) from None
+    if not 0.0 <= holdout < 1.0:
+        raise click.BadParameter(f"the share kept out must be at least 0 and below 1, got {holdout}", param_hint="--holdout")
+    if not Path(out).resolve().parent.is_dir():
+        raise click.BadParameter(f"the folder of {out} does not exist", param_hint="--out")
     data = load_dataset(dataset, target=target)
     click.echo(f"{data.name}: {len(data.rows):,} rows, {data.task}, target {data.target!r}", err=True)
     started = time.monotonic()
-    trained = train_model(data, spec, name, holdout=holdout, seed=seed, progress=progress("training"))
-    size = artifact.write(out, trained, None if unsigned else key)
+    try:
+        trained = train_model(data, spec, name, holdout=holdout, seed=seed, progress=progress("training"))
+    except ValueError as error:  # e.g. a spec that does not support the data set's task
+        raise click.ClickException(str(error)) from None
+    try:
+        size = artifact.write(out, trained, None if unsigned else key)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
     metrics = trained.metadata.get("metrics", {}).get("holdout", {})
     click.echo(f"trained {spec} in {time.monotonic() - started:.1f}s; hold-out: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     click.echo(describe_baseline(trained.metadata["baseline"]))

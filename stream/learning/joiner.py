@@ -39,11 +39,13 @@ class LabelJoiner:
         """Join a batch of ``labels`` messages. Safe to call again with the same messages (the
         pending entries stay until :meth:`PendingStore.forget`, and holding a label twice holds it once)."""
         labels: list[Label] = []
+        parsed = []  # the message of each label
         deadletters = []
         now = time.time()
         for message in messages:
             try:
                 labels.append(parse_label(message.value, self.max_bytes))
+                parsed.append(message)
             except InvalidInput as error:
                 self.deadlettered[error.reason] += 1
                 METRICS.deadletters.labels(reason=error.reason).inc()
@@ -53,12 +55,18 @@ class LabelJoiner:
         entries = await self.pending.lookup([label.id for label in labels])
         replayed = await self.pending.joined([label.id for label, entry in zip(labels, entries) if entry is None])
         examples, matched, early = [], [], []
-        for label, entry in zip(labels, entries):
+        for message, label, entry in zip(parsed, labels, entries):
             if entry is None:
                 if label.id in replayed:  # already an example: delivered again after a crash
                     self.replayed += 1
                     continue
                 early.append({"id": label.id, "label": label.label, "model": label.model})
+                continue
+            if label.model and label.model != entry["m"]:
+                # Not this prediction's label: the event stays remembered for the right one.
+                record = self._mismatch(label.id, label.model, entry["m"], topic=message.topic, partition=message.partition,
+                                        offset=message.offset, raw=message.value, ts=now)
+                deadletters.append((message.key, record))
                 continue
             examples.append((entry["m"].encode(), training_example(label.id, entry["m"], entry["v"], entry["f"],
                                                                    label.label, entry["p"], entry["t"])))
@@ -85,7 +93,13 @@ class LabelJoiner:
         replayed = await self.pending.joined([label["id"] for (_, label, _), entry in zip(claimed, entries) if entry is None])
         now = time.time()
         for (member, label, deadline), entry in zip(claimed, entries):
-            if entry is not None:
+            if entry is not None and label.get("model") and label["model"] != entry["m"]:
+                retry.unmatched.append((label["id"].encode(), self._mismatch(
+                    label["id"], label["model"], entry["m"], topic=self.labels_topic, partition=None, offset=None,
+                    raw=json.dumps(label).encode(), ts=now)))
+                retry.mismatched += 1
+                retry.done.append(member)
+            elif entry is not None:
                 retry.examples.append((entry["m"].encode(), training_example(
                     label["id"], entry["m"], entry["v"], entry["f"], label["label"], entry["p"], entry["t"])))
                 retry.matched.append((label["id"], entry))
@@ -105,6 +119,14 @@ class LabelJoiner:
                 METRICS.deadletters.labels(reason="unmatched_label").inc()
         return retry
 
+    def _mismatch(self, event_id: str, named: str, scored_by: str, **where) -> bytes:
+        """The dead letter of a label that names another model than the one that scored its event."""
+        error = InvalidInput("model_mismatch", f"the label names model {named!r}, but event {event_id!r} was scored by "
+                                               f"{scored_by!r}: not learned (event ids must be unique across models)")
+        self.deadlettered[error.reason] += 1
+        METRICS.deadletters.labels(reason=error.reason).inc()
+        return json.dumps(deadletter_record(error, **where, event_id=event_id, model=named)).encode()
+
     def _give_up_through(self) -> float:
         """The latest deadline of a held label that may be given up now: past its grace, and (with
         a progress watcher) held before the time up to which the scorers have scored everything,
@@ -120,7 +142,7 @@ class LabelJoiner:
         """After the retry's examples and dead letters are on the broker: forget the matched
         predictions and take the finished labels off the held list."""
         await self.pending.forget(retry.matched, late=len(retry.matched))
-        await self.pending.release_held(retry.done, retry.waiting, unmatched=len(retry.unmatched))
+        await self.pending.release_held(retry.done, retry.waiting, unmatched=len(retry.unmatched) - retry.mismatched)
 
 
 @dataclass
@@ -144,6 +166,7 @@ class HeldRetry:
 
     examples: list = field(default_factory=list)  # (key, value) for ``training``
     unmatched: list = field(default_factory=list)  # (key, value) dead letters for ``deadletter``
+    mismatched: int = 0  # of those, labels that named another model than their event's (not unmatched)
     matched: list = field(default_factory=list)  # (event id, entry) for PendingStore.forget
     done: list = field(default_factory=list)  # held members that are finished
     waiting: list = field(default_factory=list)  # held members to retry later

@@ -44,6 +44,7 @@ from river import metrics, utils
 
 from stream.model.artifact import Artifact
 from stream.model.predictor import Predictor
+from stream.model.schema import InvalidInput
 from stream.wire.drift import concept_record
 
 from .recent_ids import RecentIds
@@ -78,13 +79,17 @@ class PrequentialMetrics:
         if self.task == REGRESSION:
             return {"mae": m(metrics.MAE), "rmse": m(metrics.RMSE)}
         if self.task == BINARY:
-            return {"accuracy": m(metrics.Accuracy), "f1": m(metrics.F1, pos_val=self.positive), "log_loss": m(metrics.LogLoss)}
+            # F1 of booleans (is it the positive class?): River's F1 turns labels into booleans and
+            # then compares them with pos_val, so a positive class like "yes" would always read 0.
+            return {"accuracy": m(metrics.Accuracy), "f1": m(metrics.F1), "log_loss": m(metrics.LogLoss)}
         return {"accuracy": m(metrics.Accuracy), "f1": m(metrics.MacroF1), "log_loss": m(metrics.CrossEntropy)}
 
     def update(self, y_true: Any, y_pred: Any, proba: dict | None) -> None:
         for group in (self._overall, self._recent):
             for name, metric in group.items():
-                if name == "log_loss":
+                if name == "f1" and self.task == BINARY:
+                    metric.update(y_true == self.positive, y_pred == self.positive)
+                elif name == "log_loss":
                     if self.task == BINARY:
                         metric.update(y_true == self.positive, (proba or {}).get(self.positive, 0.0))
                     else:
@@ -234,6 +239,7 @@ class ModelLearner:
         if event_id in self.recent_ids:
             self.duplicates += 1
             return None
+        y = self.checked_label(y)
         self.recent_ids.add(event_id)
         x = self.predictor.schema.validate(x)
         result = self.predictor.predict(x)
@@ -252,6 +258,35 @@ class ModelLearner:
                 change_position=self.concept.last_change,
             ))
         return error
+
+    def checked_label(self, y: Any) -> Any:
+        """The label as one of the model's classes (``1`` or ``"True"`` for ``True``, ``"3"`` for
+        ``3``), or a finite number for a regressor; ``InvalidInput("invalid_label")`` otherwise.
+        River would learn an unknown class as a new one, and a binary model would then answer it.
+
+        >>> meta = {"name": "m", "task": "binary_classification", "classes": [False, True], "schema": {"features": {}}}
+        >>> learner = ModelLearner("m", "champion", 1, meta, None)
+        >>> learner.checked_label(1), learner.checked_label("False")
+        (True, False)
+        >>> learner.checked_label(5)
+        Traceback (most recent call last):
+            ...
+        stream.model.schema.InvalidInput: invalid_label: label 5 is not one of the model's classes (False, True); a new class needs a model trained with it
+        """
+        if self.metrics.task == REGRESSION:
+            if isinstance(y, bool) or not isinstance(y, (int, float)) or not math.isfinite(y):
+                raise InvalidInput("invalid_label", f"a regression label must be a finite number, got {y!r:.100}")
+            return y
+        if not self.classes:
+            return y
+        for known in self.classes:
+            if y == known:
+                return known
+        if str(y) in self.by_str:
+            return self.by_str[str(y)]
+        shown = ", ".join(repr(c) for c in self.classes[:20]) + (", ..." if len(self.classes) > 20 else "")
+        raise InvalidInput("invalid_label", f"label {y!r:.100} is not one of the model's classes ({shown}); "
+                                            "a new class needs a model trained with it")
 
     def _error(self, y: Any, y_pred: Any) -> float:
         """What the concept detector and the paired test compare: 0/1, or the absolute error."""

@@ -295,7 +295,8 @@ class Learners:
                         self.drift_events.extend(learner.concept_drifts)
                         learner.concept_drifts = []
                 except Exception as error:
-                    learner.failures += 1
+                    if not isinstance(error, InvalidInput):  # a bad label is the sender's failure, not the model's
+                        learner.failures += 1
                     if alias == "champion":
                         if not isinstance(error, InvalidInput):  # a label the model cannot take (e.g. an unknown class)
                             error = InvalidInput("invalid_label", f"{type(error).__name__}: {error}")

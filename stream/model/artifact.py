@@ -63,6 +63,31 @@ class Artifact:
     baseline: dict = field(default_factory=dict)
 
 
+#: The longest model name: it is a Redis key part, a URL path segment and a Prometheus label.
+MAX_NAME_LENGTH = 200
+
+
+def check_model_name(name: Any) -> str:
+    """``name`` if it can name a model, else ``ValueError`` saying why. ``@`` separates a name from
+    its alias or version on the command line (``NAME@champion``), ``/`` would split the HTTP paths
+    (``/api/models/NAME``), and white space or control characters could not be typed back.
+
+    >>> check_model_name("fraud-v2.eu")
+    'fraud-v2.eu'
+    >>> check_model_name("churn@eu")
+    Traceback (most recent call last):
+        ...
+    ValueError: model name 'churn@eu' may not hold '@', '/', white space or control characters
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError("the model needs a name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"model name {name[:40]!r}... is longer than {MAX_NAME_LENGTH} characters")
+    if "@" in name or "/" in name or any(c.isspace() or not c.isprintable() for c in name):
+        raise ValueError(f"model name {name!r} may not hold '@', '/', white space or control characters")
+    return name
+
+
 def dumps(artifact: Artifact, key: bytes | None, *, compact: bool = False, compress: bool = True) -> bytes:
     """Serialize and sign; ``key=None`` writes an unsigned artifact.
 

@@ -34,7 +34,7 @@ class InvalidInput(DriftlineError):
     Reasons: ``oversized``, ``invalid_json``, ``unprocessable``, ``not_an_object``, ``missing_id``,
     ``invalid_field``, ``unknown_model``, ``no_champion``, ``missing_feature``, ``wrong_type``,
     ``not_finite``, ``prediction_failed``, ``processing_error``; for labels also ``missing_label``,
-    ``invalid_label`` and ``unmatched_label`` (the README's list).
+    ``invalid_label``, ``model_mismatch`` and ``unmatched_label`` (the README's list).
     """
 
     def __init__(self, reason: str, detail: str):

@@ -73,6 +73,10 @@ class Registry:
         name = metadata.get("name")
         if not name:
             raise RegistryError("artifact metadata has no model name")
+        try:
+            artifacts.check_model_name(name)
+        except ValueError as error:
+            raise RegistryError(f"{error}: train it again under another name") from None
         if metadata.get("compact"):
             # A compact (edge) artifact has no baseline and cannot keep learning online.
             raise RegistryError(

@@ -28,7 +28,7 @@ from typing import Any, Callable
 from river import metrics
 
 from stream.errors import DatasetError
-from stream.model.artifact import Artifact
+from stream.model.artifact import Artifact, check_model_name
 from stream.model.predictor import Predictor
 from stream.model.schema import FeatureSchema, InvalidInput
 from stream.model.specs import get_spec, specs_for
@@ -61,8 +61,7 @@ def train(
         )
     if not 0.0 <= holdout < 1.0:
         raise ValueError(f"holdout must be in [0, 1), got {holdout!r}")
-    if not name:
-        raise ValueError("the model needs a name")
+    check_model_name(name)
     n = len(dataset)
     n_holdout = int(round(n * holdout))
     if n - n_holdout < 1:
@@ -148,7 +147,9 @@ def evaluate(predictor: Predictor, rows: list[dict], targets: list, classes: lis
     binary = predictor.task == BINARY
     positive = positive_class(classes) if binary else None
     accuracy = metrics.Accuracy()
-    f1 = metrics.F1(pos_val=positive) if binary else metrics.MacroF1()
+    # River's F1 compares its labels with pos_val after turning them into booleans: with a positive
+    # class that is not True (e.g. "yes") it counts no true positive and reads 0. So: booleans.
+    f1 = metrics.F1() if binary else metrics.MacroF1()
     # LogLoss reads p(True); CrossEntropy reads the probability of the true class from a dict.
     log_loss = metrics.LogLoss() if binary else metrics.CrossEntropy()
     # Predictor stringifies the proba keys (JSON); the metrics need the original labels back.
@@ -158,10 +159,11 @@ def evaluate(predictor: Predictor, rows: list[dict], targets: list, classes: lis
         y_pred = scored["prediction"]
         proba = {by_str.get(k, k): p for k, p in scored["proba"].items()}
         accuracy.update(y, y_pred)
-        f1.update(y, y_pred)
         if binary:
+            f1.update(y == positive, y_pred == positive)
             log_loss.update(y == positive, proba.get(positive, 0.0))
         else:
+            f1.update(y, y_pred)
             log_loss.update(y, proba)
     return {"accuracy": _finite(accuracy.get()), "f1": _finite(f1.get()), "log_loss": _finite(log_loss.get())}
 

@@ -38,7 +38,7 @@ EVENT = {
     "type": "object", "required": ["features"],
     "properties": {"id": {"type": ["string", "integer"], "description": "optional over HTTP: a UUID is given when missing"},
                    "model": {"type": "string"}, "features": {"type": "object"}, "ts": {"type": "number"},
-                   "label": {"description": "optional: scored first, then learned from"}},
+                   "label": {"description": "optional: scored first, then learned from (needs the bearer token, as POST /labels)"}},
 }
 LABEL = {"type": "object", "required": ["id", "label"],
          "properties": {"id": {"type": ["string", "integer"]}, "label": {}, "model": {"type": "string"}}}
@@ -92,7 +92,7 @@ def openapi() -> dict[str, Any]:
             "/api/openapi.json": {"get": {"summary": "This document", "tags": ["operations"],
                                           "responses": {"200": _json(OBJECT, "OpenAPI 3.1")}}},
             "/predict": {"post": {
-                "summary": "Score one event or a list", "tags": ["serving"],
+                "summary": "Score one event or a list", "tags": ["serving"], "security": [{}, *BEARER],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "oneOf": [EVENT, {"type": "array", "maxItems": 10000, "items": BATCH_ITEM}]}}}},
                 "responses": {
@@ -100,7 +100,7 @@ def openapi() -> dict[str, Any]:
                         "results": {"type": "array", "items": {"oneOf": [PREDICTION, ITEM_ERROR]}}}}]},
                         "the prediction (its id given when the event had none), or one result per event"),
                     "422": _json(ITEM_ERROR, "the event cannot be scored: the dead-letter reason"),
-                    **_errors(400, 413, 503)}}},
+                    **_errors(400, 401, 403, 413, 503)}}},
             "/labels": {"post": {
                 "summary": "Labels for earlier predictions (the labels topic's schema)", "tags": ["serving"], "security": BEARER,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {

@@ -345,6 +345,12 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
             bodies = body if many else [body]
             if len(bodies) > MAX_BATCH:
                 return self.json({"error": {"reason": "too_many", "detail": f"at most {MAX_BATCH} events per request"}}, status=413)
+            if any(isinstance(item, dict) and "label" in item for item in bodies):
+                # An event's label teaches the served model, as POST /labels does: the same token.
+                refused = _refuse(request, settings.api_token, "an event with a 'label' teaches the served model, so it needs "
+                                                                 "'Authorization: Bearer TOKEN' (or send the events without labels)")
+                if refused is not None:
+                    return self.json(refused[1], status=refused[0])
             await _refresh_for(serving, bodies)
             # An event without an id gets one (returned), so that its label can follow (POST /labels).
             answered = serving.scorer.score_requests(bodies, assign_ids=True)
@@ -423,15 +429,16 @@ async def _learn_from_http(app: faust.App, topics: Any, learning: Learning, answ
         await send_keyed(kafka_producer(app), topics.training, answered.examples)
 
 
-def _refuse(request: Request, token: str) -> tuple[int, dict] | None:
-    """(status, body) when the request may not change anything; None when its bearer token is right."""
+def _refuse(request: Request, token: str, needs: str = "this endpoint needs 'Authorization: Bearer TOKEN'") -> tuple[int, dict] | None:
+    """(status, body) when the request may not change anything; None when its bearer token is right.
+    ``needs`` says what asked for the token."""
     if not token:
         return 403, {"error": {"reason": "no_token_configured",
-                               "detail": "set DRIFTLINE_API_TOKEN on the worker to allow changes over HTTP"}}
+                               "detail": f"{needs}; set DRIFTLINE_API_TOKEN on the worker to allow changes over HTTP"}}
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        return 401, {"error": {"reason": "unauthorized", "detail": "this endpoint needs 'Authorization: Bearer TOKEN'"}}
+        return 401, {"error": {"reason": "unauthorized", "detail": needs}}
     return None
 
 
