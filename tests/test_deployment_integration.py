@@ -155,6 +155,10 @@ def test_a_bad_manual_promotion_is_rolled_back_by_probation_and_manual_moves_are
     result = cli(settings, "models", "rollback", name)
     assert result.exit_code == 0, result.output
     assert registry.aliases(name) == {"champion": v1}
+    # The same rollback again (a retried request) does not bring back the version it took off.
+    again = cli(settings, "models", "rollback", name)
+    assert again.exit_code != 0 and "no promotion to undo" in again.output, again.output
+    assert registry.aliases(name) == {"champion": v1}
     history = registry.history(name)
     assert [(h["version"], h["by"]) for h in history[-5:]] == [(v1, "cli"), (v2, "cli"), (v1, "controller"), (v2, "api"), (v1, "cli")]
     shown = cli(settings, "models", "history", name)

@@ -78,3 +78,30 @@ def test_deadletter_record_carries_the_raw_bytes_and_origin():
     assert base64.b64decode(record["raw"]) == raw
     assert (record["reason"], record["topic"], record["partition"], record["offset"]) == ("invalid_json", "events", 2, 41)
     json.dumps(record)  # serialisable as it stands
+
+
+def test_a_dead_letter_names_the_id_and_model_it_could_read():
+    from stream.wire.events import deadletter_record, label_from_object, parse_event
+
+    raw = b'{"id": "e-1", "model": "fraud", "features": {}, "ts": "soon"}'
+    with pytest.raises(InvalidInput) as bad_event:
+        parse_event(raw)
+    record = deadletter_record(bad_event.value, topic="events", partition=0, offset=7, raw=raw, ts=1.0)
+    assert (record["reason"], record["id"], record["model"]) == ("invalid_field", "e-1", "fraud")
+    with pytest.raises(InvalidInput) as bad_label:
+        label_from_object({"id": 5, "label": [1], "model": "fraud"})
+    record = deadletter_record(bad_label.value, topic="labels", partition=0, offset=8, raw=b"", ts=1.0)
+    assert (record["reason"], record["id"], record["model"]) == ("invalid_label", "5", "fraud")
+    with pytest.raises(InvalidInput) as no_id:
+        parse_event(b'{"features": {}}')
+    assert deadletter_record(no_id.value, topic="events", partition=0, offset=9, raw=b"", ts=1.0)["id"] is None
+
+
+def test_a_null_feature_says_it_is_null_not_missing():
+    schema = FeatureSchema({"a": "number", "b": "string"})
+    with pytest.raises(InvalidInput) as null:
+        schema.validate({"a": None, "b": "x"})
+    with pytest.raises(InvalidInput) as missing:
+        schema.validate({"b": "x"})
+    assert null.value.reason == missing.value.reason == "missing_feature"
+    assert "is null" in null.value.detail and "is missing" in missing.value.detail

@@ -474,6 +474,13 @@ class Controller:
         if action == "rollback":
             previous = state.get("previous") if state.get("phase") == "probation" else None
             if previous is None:
+                # A rollback undoes a promotion. Rolling back a rollback would bring back the version
+                # just taken off (a retried request, a second click): that is a promotion, asked as one.
+                moves = [r for r in await asyncio.to_thread(self.store.records, name) if r.get("kind") in (DEPLOYED, ROLLED_BACK)]
+                if moves and moves[-1]["kind"] == ROLLED_BACK and moves[-1].get("to_version") == champion.version:
+                    undone = moves[-1].get("from_version")
+                    raise CommandError(f"v{champion.version} of {name!r} serves since a rollback from v{undone}: there is "
+                                       f"no promotion to undo (to serve v{undone} again, promote it)")
                 history = await asyncio.to_thread(self.registry.history, name)
                 previous = history[-1]["previous"] if history else None
             if previous is None:

@@ -41,6 +41,9 @@ class InvalidInput(DriftlineError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        # The message's id and model, where they were read before the error: its dead letter names them.
+        self.event_id: str | None = None
+        self.model: str | None = None
 
 
 def kind_of(value: Any) -> str | None:
@@ -122,7 +125,8 @@ class FeatureSchema:
             if value is None:
                 if nullable:
                     continue
-                raise InvalidInput("missing_feature", f"feature {name!r} is missing")
+                raise InvalidInput("missing_feature", f"feature {name!r} is missing" if name not in features else
+                                   f"feature {name!r} is null, and the model was trained without missing values in it")
             value_type = type(value)
             if kind == NUMBER:
                 if value_type is float:

@@ -56,19 +56,23 @@ def event_from_object(body: Any) -> Event:
     if isinstance(event_id, bool) or not isinstance(event_id, (str, int)):
         raise InvalidInput("missing_id", f"'id' must be a string or an integer, got {type(event_id).__name__}")
     model = body.get("model")
-    if model is not None and (not isinstance(model, str) or not model):
-        raise InvalidInput("invalid_field", "'model' must be a non-empty string")
-    features = body.get("features", _MISSING)
-    if features is _MISSING:
-        raise InvalidInput("invalid_field", "the event has no 'features'")
-    if not isinstance(features, dict):
-        raise InvalidInput("invalid_field", f"'features' must be an object, got {type(features).__name__}")
-    ts = body.get("ts")
-    if ts is not None and not is_finite_number(ts):
-        raise InvalidInput("invalid_field", "'ts' must be a number of seconds since the epoch")
-    label = body.get("label")
-    if label is not None:
-        _check_label(label)
+    try:
+        if model is not None and (not isinstance(model, str) or not model):
+            raise InvalidInput("invalid_field", "'model' must be a non-empty string")
+        features = body.get("features", _MISSING)
+        if features is _MISSING:
+            raise InvalidInput("invalid_field", "the event has no 'features'")
+        if not isinstance(features, dict):
+            raise InvalidInput("invalid_field", f"'features' must be an object, got {type(features).__name__}")
+        ts = body.get("ts")
+        if ts is not None and not is_finite_number(ts):
+            raise InvalidInput("invalid_field", "'ts' must be a number of seconds since the epoch")
+        label = body.get("label")
+        if label is not None:
+            _check_label(label)
+    except InvalidInput as error:  # the id was read: the dead letter names it
+        error.event_id, error.model = str(event_id), model if isinstance(model, str) and model else None
+        raise
     return Event(str(event_id), model, features, None if ts is None else float(ts), label)
 
 
@@ -107,13 +111,17 @@ def label_from_object(body: Any) -> Label:
     label_id = body.get("id")
     if label_id is None or label_id == "" or isinstance(label_id, bool) or not isinstance(label_id, (str, int)):
         raise InvalidInput("missing_id", "the label has no usable 'id' (string or integer)")
-    if "label" not in body or body["label"] is None:
-        raise InvalidInput("missing_label", "the message has no 'label'")
-    label = body["label"]
-    _check_label(label)
     model = body.get("model")
-    if model is not None and (not isinstance(model, str) or not model):
-        raise InvalidInput("invalid_field", "'model' must be a non-empty string")
+    try:
+        if "label" not in body or body["label"] is None:
+            raise InvalidInput("missing_label", "the message has no 'label'")
+        label = body["label"]
+        _check_label(label)
+        if model is not None and (not isinstance(model, str) or not model):
+            raise InvalidInput("invalid_field", "'model' must be a non-empty string")
+    except InvalidInput as error:  # the id was read: the dead letter names it
+        error.event_id, error.model = str(label_id), model if isinstance(model, str) and model else None
+        raise
     return Label(str(label_id), label, model)
 
 
@@ -197,8 +205,8 @@ def deadletter_record(
         "offset": offset,
         "raw": base64.b64encode(raw[:MAX_RAW_BYTES]).decode("ascii"),
         "ts": ts,
-        "id": event_id,
-        "model": model,
+        "id": event_id if event_id is not None else error.event_id,
+        "model": model if model is not None else error.model,
     }
     if len(raw) > MAX_RAW_BYTES:
         record.update(raw_size=len(raw), raw_truncated=True)
