@@ -79,6 +79,7 @@ def faust_app(settings: Settings) -> DriftlineApp:
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
+        web_application_options={"middlewares": [web_stage.json_errors]},
         producer_linger_ms=5,
         producer_max_batch_size=BATCH_BYTES,  # a scored batch's outputs per partition in one record batch
         stream_buffer_maxsize=max(32768, settings.batch_size * 8),

@@ -171,8 +171,10 @@ def test_no_input_to_any_endpoint_answers_500(worker, deployed):
                      f"/api/drift/{name}/reports/latest"):
             status, answer = request(worker.url + path)
             assert status < 500, (path[:120], status, answer[:300])
-    status, _ = request(worker.url + "/predict")  # GET on a POST endpoint
-    assert status == 405
+    status, answer = request(worker.url + "/predict")  # GET on a POST endpoint
+    assert status == 405 and json.loads(answer)["error"]["reason"] == "method_not_allowed"
+    status, answer = request(worker.url + "/no-such-endpoint")
+    assert status == 404 and json.loads(answer)["error"]["reason"] == "not_found"
 
 
 def test_labels_the_model_cannot_take_are_dead_lettered_and_never_learned(worker, stack_settings, deployed):

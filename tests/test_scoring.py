@@ -86,3 +86,18 @@ def test_http_objects_get_the_same_answers_as_the_stream():
         assert ok and (h["prediction"], h["proba"]) == (s["prediction"], s["proba"])
     assert http[5]["error"]["reason"] == stream[5][1]["reason"] == "missing_feature"
     assert scorer.missing_model_names(["m", "other", None]) == {"other"}
+
+
+def test_an_http_event_over_the_stream_s_size_limit_is_oversized_as_on_the_stream():
+    import json
+
+    scorer = Scorer(Cache({"m": predictor()}, {"m": 4}), max_event_bytes=200)
+    small = {"id": "s", "model": "m", "features": {"x": 1.0}}
+    large = {"id": "l", "model": "m", "features": {"x": 1.0}, "note": "x" * 300}
+    bodies = [small, large]
+    answered = scorer.score_requests(bodies, body_bytes=len(json.dumps(bodies)))
+    stream = run(scorer, [msg(b, i) for i, b in enumerate(bodies)])
+    assert "prediction" in answered.results[0] and stream[0][0]
+    assert answered.results[1]["error"]["reason"] == stream[1][1]["reason"] == "oversized"
+    alone = scorer.score_requests([large], body_bytes=len(json.dumps(large)))
+    assert alone.results[0]["error"]["reason"] == "oversized"

@@ -131,8 +131,10 @@ def models_show(ctx, name, as_json) -> None:
             f"({meta.get('n_train')} rows) created {meta.get('created_at')}; {metrics}; {record['size']:,} bytes"
         )
     for alias, learned in sorted(info["learning"].items()):
-        overall = ", ".join(f"{k} {v:.4f}" for k, v in learned["metrics"]["overall"].items() if v is not None)
-        recent = ", ".join(f"{k} {v:.4f}" for k, v in learned["metrics"]["recent"].items() if v is not None)
+        # Nothing learned yet (a challenger just registered): River's empty metrics read 0, which says nothing.
+        counted = learned.get("n_learned") or 0
+        overall = ", ".join(f"{k} {v:.4f}" for k, v in learned["metrics"]["overall"].items() if v is not None and counted)
+        recent = ", ".join(f"{k} {v:.4f}" for k, v in learned["metrics"]["recent"].items() if v is not None and counted)
         click.echo(f"learning {alias} (v{learned['version']}): {learned['n_learned']:,} examples learned; "
                    f"snapshot revision {learned['revision']}, {learned['snapshot_age_seconds']:.0f}s old")
         click.echo(f"  prequential overall: {overall or '-'}")

@@ -7,6 +7,7 @@ dead letter with its reason.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections import Counter
@@ -187,18 +188,25 @@ class Scorer:
         """Score decoded JSON events (the HTTP path): a prediction or ``{"error": ...}`` each."""
         return self.score_requests(bodies).results
 
-    def score_requests(self, bodies: Sequence[Any], assign_ids: bool = False) -> "Answered":
+    def score_requests(self, bodies: Sequence[Any], assign_ids: bool = False, body_bytes: int = 0) -> "Answered":
         """Score decoded JSON events (the HTTP path). With ``assign_ids`` an event without ``id``
         gets a UUID (returned in its answer), so that its label can follow. Also returns what the
         stream would do next: the predictions to remember for their labels, and the training
-        examples of events that carried their label."""
+        examples of events that carried their label. ``body_bytes``: the request's size; when it
+        is over the stream's limit on one event, each event's size is checked against it too."""
         answered = Answered()
         predictors = self.cache.predictors
         now = time.time()
+        check_sizes = self.max_event_bytes is not None and body_bytes > self.max_event_bytes
         for body in bodies:
             if assign_ids and isinstance(body, dict) and body.get("id") is None:
                 body = dict(body, id=str(uuid.uuid4()))
             try:
+                if check_sizes:  # as the stream measures it: the event's JSON
+                    size = body_bytes if len(bodies) == 1 else len(json.dumps(body, separators=(",", ":")).encode())
+                    if size > self.max_event_bytes:
+                        raise InvalidInput("oversized", f"{size} bytes is more than the limit of {self.max_event_bytes} "
+                                                        "(DRIFTLINE_MAX_EVENT_BYTES)")
                 event = event_from_object(body)
                 model = event.model or self.default_model
                 record, scored, example = self._score_event(event, model, predictors, now)

@@ -73,6 +73,20 @@ class View(FaustView):
             return self.json({"error": {"reason": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}}, status=500)
 
 
+@aiohttp_web.middleware
+async def json_errors(request: aiohttp_web.Request, handler: Any) -> aiohttp_web.StreamResponse:
+    """aiohttp's own error answers outside the views (a path no endpoint has: 404; a method an
+    endpoint does not take: 405) as the documented ``{"error": {"reason", "detail"}}``, not text."""
+    try:
+        return await handler(request)
+    except aiohttp_web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return aiohttp_web.json_response({"error": {"reason": _http_reason(exc.status), "detail": exc.reason}},
+                                         status=exc.status, headers=headers)
+
+
 def _http_reason(status: int) -> str:
     return {413: "oversized", 404: "not_found", 405: "method_not_allowed"}.get(status, "bad_request")
 
@@ -340,7 +354,8 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
     @app.page("/predict")
     class Predict(View):
         async def post(self, request: Request) -> Response:
-            body = decode_json(await request.read())  # InvalidInput: 400 with the reason
+            raw = await request.read()
+            body = decode_json(raw)  # InvalidInput: 400 with the reason
             many = isinstance(body, list)
             bodies = body if many else [body]
             if len(bodies) > MAX_BATCH:
@@ -353,7 +368,7 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
                     return self.json(refused[1], status=refused[0])
             await _refresh_for(serving, bodies)
             # An event without an id gets one (returned), so that its label can follow (POST /labels).
-            answered = serving.scorer.score_requests(bodies, assign_ids=True)
+            answered = serving.scorer.score_requests(bodies, assign_ids=True, body_bytes=len(raw))
             await _learn_from_http(app, topics, learning, answered)
             if many:
                 return self.json({"results": answered.results})
