@@ -241,3 +241,21 @@ def test_fingerprint_is_stable_across_processes():
         for seed in ("1", "2")
     }
     assert outputs == {fingerprint(ROWS, [1.5])}
+
+
+def test_a_csv_is_read_for_training_as_batch_prediction_reads_it(tmp_path):
+    """"NA" in a text column is a value to both (only an empty cell is missing there); in a number
+    column it is missing to both. Read otherwise, the baseline would count a city called "NA" as
+    missing and the live "NA" would look like an unseen category."""
+    from stream.batch.readers import read_chunks
+    from stream.model.schema import FeatureSchema
+    from stream.training.trainer import train
+
+    path = tmp_path / "na.csv"
+    path.write_text("city,age,code,y\n" + "NA,3,007,1\nParis,NA,A1,0\n,5,B2,1\nnull,7,008,0\n" * 5)
+    data = load_dataset(str(path), target="y")
+    assert [row["city"] for row in data.rows[:4]] == ["NA", "Paris", None, "null"]
+    assert [row["age"] for row in data.rows[:4]] == [3, None, 5, 7] and data.rows[0]["code"] == "007"
+    schema = FeatureSchema.from_dict(train(data, "hoeffding-tree", "na-check", holdout=0.0).metadata["schema"])
+    [chunk] = read_chunks(path, "csv", schema, "id", 1000)
+    assert chunk.rows == data.rows

@@ -165,6 +165,15 @@ def _read_columns(path: Path, limit: int | None) -> dict[str, list]:
 
             # Nullable dtypes keep an int column with a blank cell as ints, not floats.
             frame = pd.read_csv(path, nrows=limit, dtype_backend="numpy_nullable")
+            # In a text column only an empty cell is missing, as batch prediction reads it ("NA" is
+            # a city's text there): pandas' other spellings of missing, taken here, would make the
+            # baseline count them as missing and the live "NA" an unseen category.
+            text = [name for name in frame.columns if pd.api.types.is_object_dtype(frame[name])
+                    or pd.api.types.is_string_dtype(frame[name])]
+            if text:
+                exact = pd.read_csv(path, nrows=limit, usecols=text, dtype=str, keep_default_na=False, na_values=[""])
+                for name in text:
+                    frame[name] = exact[name].astype(object).where(exact[name].notna(), None)
         elif suffix == ".parquet":
             import pandas as pd
 
