@@ -146,6 +146,22 @@ def test_edge_entry_point_needs_the_right_key(bundle, model_file):
     assert no_key.returncode == 2 and "set EDGE_KEY" in no_key.stderr
     wrong = run_edge(sys.executable, bundle, model, [], key=b"wrong")
     assert wrong.returncode == 1 and "signature does not match" in wrong.stderr
+    missing = run_edge(sys.executable, bundle, model.parent / "no-such.dla", [], key=None)
+    assert missing.returncode == 1 and "artifact file not found" in missing.stderr  # not "set the key"
+    unsigned = model.parent / "unsigned.dla"
+    unsigned.write_bytes(artifact.dumps(artifact.read(model, KEY), None))
+    refused = run_edge(sys.executable, bundle, unsigned, [])
+    assert refused.returncode == 1 and "--allow-unsigned" in refused.stderr  # the edge's switch, not the service's setting
+    assert run_edge(sys.executable, bundle, unsigned, [], extra=("--allow-unsigned",)).returncode == 0
+
+
+def test_edge_stops_quietly_when_its_reader_goes_away(bundle, model_file):
+    model, _ = model_file
+    rows = "".join(json.dumps(row) + "\n" for row in rows_with_dirt()[:30]) * 2000
+    env = {"PATH": os.environ["PATH"], "EDGE_KEY": KEY.decode()}
+    piped = subprocess.run(f"{sys.executable} -E -s -m stream.edge {model} --key-env EDGE_KEY | head -1",
+                           shell=True, input=rows, capture_output=True, text=True, cwd=bundle, env=env, timeout=120)
+    assert len(piped.stdout.splitlines()) == 1 and "Traceback" not in piped.stderr, piped.stderr[-2000:]
 
 
 def test_edge_bundle_command(tmp_path):

@@ -94,13 +94,17 @@ def write_bundle(out_dir: str | Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m stream.edge",
-        description="Score JSON lines from stdin with a Driftline artifact; write one JSON line per input line.",
+        description="Score JSON lines from stdin with a Driftline artifact; write one JSON line per input line "
+                    "(blank lines are skipped).",
     )
     parser.add_argument("artifact", help="artifact file (full or compact)")
     parser.add_argument("--key-env", default=KEY_ENV, help=f"environment variable holding the signing key (default {KEY_ENV})")
     parser.add_argument("--allow-unsigned", action="store_true", help="load an artifact without a valid signature (pickle is code execution)")
     parser.add_argument("--id-column", default="id", help="key of the id in each input object (default id)")
     args = parser.parse_args(argv)
+    if not Path(args.artifact).is_file():
+        print(f"error: artifact file not found: {args.artifact}", file=sys.stderr)
+        return 1
     key = os.environ.get(args.key_env) or None
     if key is None and not args.allow_unsigned:
         print(f"error: set {args.key_env} to the artifact's signing key", file=sys.stderr)
@@ -108,17 +112,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         predictor = load(args.artifact, key, allow_unsigned=args.allow_unsigned)
     except ArtifactError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # The library's hint names the service's setting; here the switch is the flag.
+        print(f"error: {str(exc).replace('DRIFTLINE_ALLOW_UNSIGNED=true', '--allow-unsigned')}", file=sys.stderr)
         return 1
     scored = rejected = 0
     out = sys.stdout
-    for record in score_many(predictor, _json_lines(sys.stdin.buffer), args.id_column):
-        if "error" in record:
-            rejected += 1
-        else:
-            scored += 1
-        out.write(json.dumps(record, separators=(",", ":")) + "\n")
-    out.flush()
+    try:
+        for record in score_many(predictor, _json_lines(sys.stdin.buffer), args.id_column):
+            if "error" in record:
+                rejected += 1
+            else:
+                scored += 1
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        out.flush()
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as a Unix filter does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 1
     print(f"{predictor.name}: scored {scored}, rejected {rejected}", file=sys.stderr)
     return 0
 
