@@ -173,3 +173,10 @@ def test_train_says_what_is_wrong_with_its_arguments_without_a_traceback(tmp_pat
                                 env={"DRIFTLINE_SIGNING_KEY": "k"})
     assert result.exit_code in (1, 2) and says in result.output and "Traceback" not in result.output
     assert not (tmp_path / "m.dla").exists()
+
+
+def test_a_column_of_two_kinds_is_refused_before_training_naming_the_row():
+    rows = [{"a": "x" if i else 1, "b": float(i)} for i in range(50)]  # row 0's "a" is a number, the rest text
+    data = Dataset("mixed", "binary_classification", "y", rows, [i % 2 for i in range(50)])
+    with pytest.raises(DatasetError, match=r"mixed: row 0: feature 'a' must be a string, got int 1, while other rows hold string"):
+        train(data, "logreg", "mixed", holdout=0.5, seed=1)

@@ -75,6 +75,7 @@ def train(
     train_idx, holdout_idx = order[: n - n_holdout], order[n - n_holdout:]
 
     schema = FeatureSchema.infer(dataset.rows)
+    _check_kinds(dataset, schema)
     model = model_spec.build(schema, dataset.task, classes)
     started = time.perf_counter()
     total = len(train_idx)
@@ -186,6 +187,25 @@ def library_versions() -> dict:
         "river": version("river", "river"),
         "python": platform.python_version(),
     }
+
+
+def _check_kinds(dataset: Dataset, schema: FeatureSchema) -> None:
+    """``DatasetError`` naming the first row whose value the schema inferred from the data set would
+    refuse (a JSONL column of text and numbers, a column of numbers and booleans): caught here, not
+    after training as a hold-out row that cannot be scored, or never, when it fell in the training part."""
+    for index, row in enumerate(dataset.rows):
+        try:
+            schema.validate(row)
+        except InvalidInput as exc:
+            if exc.reason != "wrong_type":
+                continue  # missing and not-finite values are the schema's to allow (nullable)
+            raise DatasetError(f"{dataset.name}: row {index}: {exc.detail}, while other rows hold "
+                               f"{schema.kinds.get(_feature_named(exc.detail), 'other')} values there: "
+                               "write each column's values in one kind") from None
+
+
+def _feature_named(detail: str) -> str:
+    return detail.split("'")[1] if detail.count("'") >= 2 else ""
 
 
 def _score(predictor: Predictor, row: dict, index: int) -> dict:
