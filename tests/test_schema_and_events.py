@@ -105,3 +105,9 @@ def test_a_null_feature_says_it_is_null_not_missing():
         schema.validate({"b": "x"})
     assert null.value.reason == missing.value.reason == "missing_feature"
     assert "is null" in null.value.detail and "is missing" in missing.value.detail
+
+
+def test_an_event_time_in_milliseconds_is_read_as_seconds():
+    seconds = parse_event(b'{"id": "a", "features": {}, "ts": 1796700848.25}').ts
+    millis = parse_event(b'{"id": "a", "features": {}, "ts": 1796700848250}').ts
+    assert seconds == millis == 1796700848.25

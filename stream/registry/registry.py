@@ -189,9 +189,13 @@ class Registry:
             if not self.redis.hexists(_k("model", name, "versions"), version):
                 raise RegistryError(f"model {name!r} has no version {version}")
             return version
-        version = self.aliases(name).get(str(ref))
+        aliases = self.aliases(name)
+        version = aliases.get(str(ref))
         if version is None:
-            raise RegistryError(f"model {name!r} has no {ref} (deploy one with: driftline deploy FILE --alias {ref})")
+            if str(ref) in ALIASES:
+                raise RegistryError(f"model {name!r} has no {ref} (deploy one with: driftline deploy FILE --alias {ref})")
+            raise RegistryError(f"model {name!r} has no alias or version {ref!r}: use champion, challenger or a version "
+                                f"number (aliases now: {', '.join(f'{a} v{v}' for a, v in sorted(aliases.items())) or 'none'})")
         return version
 
     def fetch(self, name: str, version: int) -> bytes:

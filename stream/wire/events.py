@@ -73,7 +73,21 @@ def event_from_object(body: Any) -> Event:
     except InvalidInput as error:  # the id was read: the dead letter names it
         error.event_id, error.model = str(event_id), model if isinstance(model, str) and model else None
         raise
-    return Event(str(event_id), model, features, None if ts is None else float(ts), label)
+    return Event(str(event_id), model, features, None if ts is None else epoch_seconds(float(ts)), label)
+
+
+def epoch_seconds(ts: float) -> float:
+    """An event's ``ts`` in seconds: a value too large for seconds (beyond the year 5000) is read as
+    milliseconds, microseconds or nanoseconds, as Kafka, JavaScript's ``Date.now()`` and many
+    loggers write them; taken as seconds it would put the drift windows tens of centuries ahead.
+
+    >>> epoch_seconds(1796700848.5), epoch_seconds(1796700848500.0), epoch_seconds(1796700848500000.0)
+    (1796700848.5, 1796700848.5, 1796700848.5)
+    """
+    for scale in (1.0, 1e3, 1e6, 1e9):
+        if abs(ts) / scale < 1e11:
+            return ts / scale
+    return ts / 1e9
 
 
 def _check_size(raw: bytes | str | None, max_bytes: int | None) -> None:
