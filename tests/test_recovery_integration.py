@@ -202,6 +202,7 @@ def test_expired_predictions_and_unmatched_labels_are_counted_and_dead_lettered(
         assert letters.wait_for(5, 60)
         letters.close()
         assert set(letters.reasons()) == {"unmatched_label"}
+        assert worker.health(timeout=30)["agents"]["labels"]["deadlettered"].get("unmatched_label") == 5
 
         import redis
 

@@ -116,6 +116,7 @@ class LabelJoiner:
                                            raw=json.dumps(label).encode(), ts=now, event_id=label["id"], model=label.get("model"))
                 retry.unmatched.append((label["id"].encode(), json.dumps(record).encode()))
                 retry.done.append(member)
+                self.deadlettered["unmatched_label"] += 1  # /health's agents.labels.deadlettered
                 METRICS.deadletters.labels(reason="unmatched_label").inc()
         return retry
 
