@@ -506,7 +506,7 @@ def test_a_learner_restored_from_its_snapshot_finds_the_same_concept_drifts(trai
     found = [d["position"] for d in interrupted.concept_drifts + restored.concept_drifts]
     assert found == positions
     record = straight.concept_drifts[0]
-    assert (record["kind"], record["detector"], record["alias"], record["id"]) == ("concept_drift", "adwin", "champion", f"1:champion:{positions[0]}")
+    assert (record["kind"], record["detector"], record["alias"], record["id"]) == ("concept_drift", "adwin", "champion", f"mon:1:champion:{positions[0]}")
     assert record["event_id"] == f"e{positions[0]}" and record["training"] == {"partition": 0, "offset": positions[0]}
 
 

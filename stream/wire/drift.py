@@ -177,7 +177,8 @@ def concept_record(model: str, version: Any, alias: str, detector: dict, positio
         "version": version,
         "kind": CONCEPT_DRIFT,
         "ts": ts,
-        "id": f"{version}:{alias}:{position}",
+        # The model's name too: records of every model share the topic, and consumers de-duplicate by id.
+        "id": f"{model}:{version}:{alias}:{position}",
         "alias": alias,
         "detector": detector["detector"],
         "params": detector["params"],
