@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from pathlib import Path
 
 import pytest
 from drift_helpers import synthetic
@@ -524,3 +526,45 @@ def test_a_learn_batch_stops_where_the_paired_test_passes_lets_the_loop_decide_t
     champion = learners.learners[(name, "champion")]
     assert champion.n_learned == 300 and learners.learners[(name, "challenger")].paired.n == 300
     assert [e.message.offset for e in learners.unacked[name]] == list(range(300))  # each once, for its checkpoint
+
+
+def test_a_retraining_process_ends_when_its_worker_is_killed(tmp_path):
+    """A worker killed with SIGKILL cannot shut its retraining pool down: the process must notice
+    that its parent is gone and end, not live on adopted by init with a forest in memory."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import multiprocessing, os, sys, time
+        from concurrent.futures import ProcessPoolExecutor
+        from stream.training.retrain import exit_with_parent
+        if __name__ == "__main__":
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=exit_with_parent, initargs=(os.getpid(), 0.1))
+            print(pool.submit(os.getpid).result(), flush=True)
+            time.sleep(600)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              cwd=str(Path(__file__).resolve().parent.parent))
+    try:
+        child = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _alive(child):
+            time.sleep(0.2)
+        assert not _alive(child), f"the retraining process {child} outlived its killed parent"
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False

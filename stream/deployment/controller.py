@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +34,12 @@ from typing import Any, Awaitable, Callable
 from stream.learning.learners import Learners
 from stream.registry.registry import Registry
 from stream.settings import Settings
-from stream.training.retrain import TooSlowToLearn, retrain_signed, warm_up
+from stream.training.retrain import (
+    TooSlowToLearn,
+    exit_with_parent,
+    retrain_signed,
+    warm_up,
+)
 from stream.wire.drift import (
     CHALLENGER_DISCARDED,
     CHALLENGER_REGISTERED,
@@ -130,7 +136,8 @@ class Controller:
         would be taken from scoring (the GIL). Spawned, not forked: the worker has threads (aiokafka's,
         Redis clients') that a fork would copy mid-flight."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=exit_with_parent, initargs=(os.getpid(),))
             self._pool.submit(warm_up)  # imports River's forests and trees while the examples arrive
         return self._pool
 
