@@ -83,9 +83,11 @@ def test_events_waiting_together_come_in_batches_no_larger_than_asked_in_order_a
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await stream.stop()
-        return batches, acked
+        return batches, acked, dict(app.monitor.stream_inbound_time)
 
-    batches, acked = run(scenario())
+    batches, acked, inbound = run(scenario())
+    # Faust's check for a stalled stream reads when each partition's stream last took an event.
+    assert inbound and all(isinstance(t, float) for t in inbound.values())
     assert [v for batch in batches for v in batch] == list(range(351))
     assert batches[0] == [0] and max(map(len, batches)) == 100
     assert len(batches) <= 6  # the pile came in full batches, not one by one

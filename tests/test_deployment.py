@@ -344,8 +344,8 @@ def test_a_retrain_passes_over_a_spec_too_slow_for_the_label_rate_and_gives_up_f
     from stream.deployment.controller import Controller, Policy
 
     champion = logreg_champion(300)
-    states = []
-    store = SimpleNamespace(set_state=lambda name, state: states.append(state))
+    states, sent = [], []
+    store = SimpleNamespace(set_state=lambda name, state: states.append(state), add_record=lambda name, record: None)
     # Labeled examples a second: half a core allows 0.08 ms an example, 4 to 5 times what the
     # logistic regression takes here (0.014-0.023 ms) and a fourth of the forest's (0.32-0.39).
     rates = {"m": 6250.0}
@@ -354,7 +354,10 @@ def test_a_retrain_passes_over_a_spec_too_slow_for_the_label_rate_and_gives_up_f
 
     async def retrain(specs: str) -> tuple:
         policy = Policy.from_settings(Settings.from_env({"DRIFTLINE_RETRAIN_SPECS": specs}))
-        controller = Controller(policy, store, None, learners, None, None)
+        async def send(record):
+            sent.append(record)
+
+        controller = Controller(policy, store, None, learners, send, None)
         controller.pool = lambda: executor
         state = {"trigger": "t1", "phase": "training", "position": 0, "window": {"from": 0, "to": 300, "n": 300}}
         controller._start_training("m", state)
@@ -373,6 +376,10 @@ def test_a_retrain_passes_over_a_spec_too_slow_for_the_label_rate_and_gives_up_f
         idle = states[-1]
         assert idle["phase"] == "idle" and idle["last"]["outcome"].startswith("no challenger: every candidate learns too slowly")
         assert idle["cooldown_until"] > idle["last"]["at"]  # the next drift would fail the same way: it waits
+        # The trigger is decided all the same, with a record that says why there is no challenger.
+        [record] = sent
+        assert (record["kind"], record["trigger"], record["to_version"]) == ("challenger_discarded", "t1", None)
+        assert record["reason"].startswith("no challenger: every candidate learns too slowly")
 
         rates["m"] = None  # no rate measured yet (a worker that just took the model over): no limit
         controller, _ = await retrain("arf")

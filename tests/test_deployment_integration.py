@@ -128,6 +128,35 @@ def test_a_stationary_stream_retrains_nothing_and_a_no_better_challenger_is_disc
     assert served == {v1}
 
 
+def test_a_person_s_promotion_is_the_decision_of_the_trigger_whose_challenger_is_in_shadow(deploy_stack, registry):
+    """Promoting the challenger in shadow decides its trigger (the deployed record carries it);
+    promoting another version ends that trigger with a challenger_discarded record, not silently."""
+    settings, worker = deploy_stack.settings, deploy_stack.worker
+    other, same = "cd-person-other", "cd-person-same"
+    v1 = {name: register(registry, name, synthetic(3000, 0), "logreg") for name in (other, same)}
+    v2 = register(registry, other, synthetic(3000, 9), "logreg", alias=None)
+    for name in (other, same):
+        send(settings, name, synthetic(1000, 5), new_run_id())
+    for name in (other, same):
+        wait_until(lambda name=name: (registry.snapshot_info(name) or {}).get("n_learned", 0) >= 1000, 180,
+                   f"{name}: 1,000 examples learned")
+        status, body = post(worker, f"/api/models/{name}/retrain", {"reason": "a fresh fit"}, token=TOKEN)
+        assert status == 200 and body["ok"], body
+    registered = {name: wait_record(settings, name, "challenger_registered") for name in (other, same)}
+
+    status, body = post(worker, f"/api/models/{other}/promote", {"version": v2, "reason": "v2 it is"}, token=TOKEN)
+    assert status == 200 and registry.aliases(other)["champion"] == v2, body
+    discarded = wait_record(settings, other, "challenger_discarded", timeout=30)
+    assert (discarded["trigger"], discarded["to_version"]) == (registered[other]["trigger"], registered[other]["version"])
+    assert f"v{v2} promoted instead" in discarded["reason"] and discarded["by"] == "api"
+
+    status, body = post(worker, f"/api/models/{same}/promote", {"version": registered[same]["version"]}, token=TOKEN)
+    assert status == 200, body
+    deployed = wait_record(settings, same, "deployed", timeout=30)
+    assert (deployed["trigger"], deployed["from_version"], deployed["to_version"], deployed["by"]) == \
+        (registered[same]["trigger"], v1[same], registered[same]["version"], "api")
+
+
 def test_a_bad_manual_promotion_is_rolled_back_by_probation_and_manual_moves_are_audited(deploy_stack, registry):
     settings, worker = deploy_stack.settings, deploy_stack.worker
     name = "cd-bad"

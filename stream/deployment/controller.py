@@ -302,10 +302,12 @@ class Controller:
                 # Not a fault: the specs cannot learn at this rate. Retrying on the next drift
                 # would fail the same way, so the cooldown applies.
                 log.warning("%s: retrain for %s chose no challenger: %s", name, state["trigger"], exc)
+                await self._no_challenger(name, state, f"no challenger: {exc}")
                 await self._back_to_idle(name, state, f"no challenger: {exc}", cooldown=True)
                 return
             except Exception as exc:
                 log.exception("%s: retrain for %s failed", name, state["trigger"])
+                await self._no_challenger(name, state, f"retrain failed: {type(exc).__name__}: {exc}")
                 await self._back_to_idle(name, state, f"retrain failed: {type(exc).__name__}: {exc}")
                 return
         champion = self._champion(name)
@@ -325,6 +327,12 @@ class Controller:
             fields["passed_over"] = retrained["passed_over"]
         await self._record(name, CHALLENGER_REGISTERED, state["trigger"], **fields)
         await asyncio.to_thread(self._set, name, dict(state, phase="shadow", challenger=version, registered_at=time.time()))
+
+    async def _no_challenger(self, name: str, state: dict, reason: str) -> None:
+        """A retrain that ended without a challenger still decides its trigger: a record says why."""
+        champion = self._champion(name)
+        await self._record(name, CHALLENGER_DISCARDED, state["trigger"], from_version=champion.version if champion else None,
+                           to_version=None, reason=reason[:500], test=None, by=state.get("by", "controller"))
 
     def _start_training(self, name: str, state: dict) -> None:
         champion = self._champion(name)
@@ -475,6 +483,16 @@ class Controller:
                 raise CommandError(f"model {name!r} has no version {version}")
             challenger = self._challenger(name)
             test = challenger.paired.to_dict(*self.policy.promotion()) if challenger is not None and challenger.version == version and challenger.paired else None
+            # A challenger a trigger trained, in shadow: promoting it is that trigger's decision, taken by a
+            # person; promoting another version ends its trigger too, with a record that says so.
+            shadowed = state.get("trigger") if state.get("phase") == "shadow" and challenger is not None \
+                and challenger.version == state.get("challenger") else None
+            if shadowed is not None and challenger.version == version:
+                trigger = shadowed
+            elif shadowed is not None:
+                await self._record(name, CHALLENGER_DISCARDED, shadowed, from_version=champion.version,
+                                   to_version=challenger.version, reason=f"v{version} promoted instead ({reason})",
+                                   test=challenger.paired.to_dict(*self.policy.promotion()) if challenger.paired else None, by=by)
             await self._promote(name, {"phase": "promoting", "trigger": trigger, "to_version": version,
                                        "from_version": champion.version, "reason": reason, "test": test, "by": by})
             return await self._last_record(name)

@@ -17,7 +17,10 @@ Acks are the caller's: an event is acknowledged when its outputs are on the brok
 the batch is handed over; :func:`ack_batch` acknowledges a batch's events under one acquisition of
 Faust's ack lock instead of three per event. What it leaves out are Faust's per-stream sensors
 (``on_stream_event_in``/``out``: Faust's own monitor, which Driftline does not serve) and the
-stream's ``current_event``.
+stream's ``current_event``, except the one thing of those the consumer reads: when each partition's
+stream last took an event (``Monitor.stream_inbound_time``, set once per batch). Faust's check for a
+stalled agent reads it, and without it logged "Stream has not started processing" for every busy
+partition some minutes after the start.
 
 A batch is handed over as soon as nothing more is waiting: an idle agent takes each fetch as it
 comes, and a busy one finds everything that arrived meanwhile (up to ``max_``) when it comes
@@ -30,6 +33,7 @@ channel's queue, which ends the iteration.
 
 from __future__ import annotations
 
+from time import monotonic
 from typing import Any, AsyncIterator, Sequence
 
 from faust.types import EventT
@@ -48,6 +52,7 @@ async def ready_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
     acking_topics = app.topics._acking_topics
     add_unacked = app.consumer._unacked_messages.add
     on_message_in = stream._on_message_in
+    inbound_time = app.monitor.stream_inbound_time  # read by the consumer's check for a stalled stream
     stream._finalized = True  # as iterating it would: no processors may be added from now on
     try:
         while not stream.should_stop:
@@ -73,6 +78,11 @@ async def ready_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
                 batch.append(event)
             if batch:
                 stream.events_total += len(batch)
+                now, last_tp = monotonic(), None
+                for event in batch:
+                    if event.message.tp is not last_tp:
+                        last_tp = event.message.tp
+                        inbound_time[last_tp] = now
                 yield batch
     finally:
         stream._channel_stop_iteration(channel)
