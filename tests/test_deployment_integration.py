@@ -192,6 +192,8 @@ def test_a_bad_manual_promotion_is_rolled_back_by_probation_and_manual_moves_are
     assert [(h["version"], h["by"]) for h in history[-5:]] == [(v1, "cli"), (v2, "cli"), (v1, "controller"), (v2, "api"), (v1, "cli")]
     shown = cli(settings, "models", "history", name)
     assert shown.exit_code == 0 and f"v{v2}" in shown.output and "by api" in shown.output
+    unknown = cli(settings, "models", "deployment", "cd-no-such-model")
+    assert unknown.exit_code == 1 and "unknown model 'cd-no-such-model'" in unknown.output
 
 
 def test_a_concept_drift_is_retrained_shadowed_and_promoted_once_even_across_a_crash(deploy_stack, registry):

@@ -51,7 +51,7 @@ def alerts(ctx, endpoint, model, state, limit, show_attempts, as_json) -> None:
             continue
         outcome = row["last_error"] or (f"HTTP {row['last_status']}" if row["last_status"] else "")
         click.echo(f"{_when(row['created'])}  {row['endpoint']:<12} {row['kind']:<16} {row['model']:<14} "
-                   f"x{row['count']:<3} {row['state']:<10} attempts {row['attempts']}  {outcome}  {row['id']}")
+                   f"records {row['count']:<3} {row['state']:<10} attempts {row['attempts']}  {outcome}  {row['id']}")
 
 
 @alerts.command("test")

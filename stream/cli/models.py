@@ -235,7 +235,11 @@ def models_history(ctx, name, as_json) -> None:
 def models_deployment(ctx, name) -> None:
     """The deployment loop's state for NAME and its latest records (JSON)."""
     from stream.deployment.store import DeployStore
+    from stream.registry.registry import Registry
 
     settings = settings_of(ctx)
+    known = Registry.from_url(settings.redis_url).models()
+    if name not in known:
+        raise click.ClickException(f"unknown model {name!r}; known models: {', '.join(known) or 'none'}")
     store = DeployStore.from_url(settings.redis_url, settings.app_id)
     click.echo(json.dumps({"state": store.state(name), "records": store.records(name)[-20:]}, indent=2, default=str))
