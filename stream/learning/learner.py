@@ -50,6 +50,7 @@ from stream.wire.drift import concept_record
 from .recent_ids import RecentIds
 
 REGRESSION = "regression"
+_NOT_A_CLASS = object()
 BINARY = "binary_classification"
 
 
@@ -279,9 +280,12 @@ class ModelLearner:
             return y
         if not self.classes:
             return y
-        for known in self.classes:
-            if y == known:
-                return known
+        by_value = self.__dict__.get("_by_value")  # built here: learners restored from older checkpoints lack it
+        if by_value is None:
+            by_value = self._by_value = {c: c for c in self.classes}
+        known = by_value.get(y, _NOT_A_CLASS)  # a hash lookup: 1 finds True, 3.0 finds 3
+        if known is not _NOT_A_CLASS:
+            return known
         if str(y) in self.by_str:
             return self.by_str[str(y)]
         shown = ", ".join(repr(c) for c in self.classes[:20]) + (", ..." if len(self.classes) > 20 else "")
