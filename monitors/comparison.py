@@ -111,13 +111,21 @@ class ColumnComparison:
                 keys.append(OTHER)
                 ref_counts.append(reference.other)
                 cur_counts.append(current.other)
-        for value, count in current.new_values.items():
+        # Values off the layout, from both sides: a baseline built from its own rows has none, but a
+        # prediction reference re-scored by a model that has learned since (a one-leaf tree's single
+        # probability at build time, a dozen once it split) has its own, and left out it read as
+        # all zeros (PSI then raised, and Jensen-Shannon was NaN).
+        new: dict = {}
+        for side, stats in ((0, reference), (1, current)):
+            for value, count in stats.new_values.items():
+                new.setdefault(value, [0, 0])[side] += count
+        for value, (ref_count, cur_count) in new.items():
             keys.append(value)
-            ref_counts.append(0)
-            cur_counts.append(count)
-        if current.new_overflow:
+            ref_counts.append(ref_count)
+            cur_counts.append(cur_count)
+        if reference.new_overflow or current.new_overflow:
             keys.append(MORE_NEW)
-            ref_counts.append(0)
+            ref_counts.append(reference.new_overflow)
             cur_counts.append(current.new_overflow)
         ref_array, cur_array = np.array(ref_counts, dtype=np.int64), np.array(cur_counts, dtype=np.int64)
         seen = (ref_array + cur_array) > 0

@@ -220,3 +220,26 @@ def test_columns_without_values_are_skipped_not_judged():
     window = summarize([{"a": float(i)} for i in range(2000)], baseline, seed=0)
     report = compare(window, baseline)
     assert list(report.features.columns) == ["a"] and report.features.skipped == ["b"]
+
+
+def test_a_prediction_reference_re_scored_off_its_layout_counts_its_own_values():
+    """A one-leaf Hoeffding tree answers one probability on its whole retrain window, so the
+    version's baseline has a one-value layout for ``proba``; once the tree has split, the snapshots
+    re-score the sample rows with a dozen values, none on the layout. Those are the reference's
+    own counts: left out, its shares were all zero, PSI (the second opinion) raised and the drift
+    window was lost, and Jensen-Shannon was NaN."""
+    from monitors.baseline import ColumnBaseline, clean_column
+
+    baseline = build_baseline([{"x": float(i)} for i in range(600)], {"x": "number"},
+                              predictions=[{"prediction": True, "proba": 0.2078}] * 600)
+    column = baseline.predictions["proba"]
+    assert column.layout.discrete and column.layout.values == [0.2078]
+    learned = [0.0146, 0.1114, 0.1462, 0.2066, 0.2109, 0.4022, 0.4121]
+    rescored = column.observe(clean_column([learned[i % 7] for i in range(618)], "number", "proba"))
+    reference = ColumnBaseline(column.kind, column.layout, rescored, column.n_unique)
+    window = column.observe(clean_column([learned[(i * 3) % 7] for i in range(5020)], "number", "proba"))
+    comparison = ColumnComparison(reference, window)
+    ref_shares, cur_shares = comparison.binned_shares()
+    assert ref_shares.sum() == pytest.approx(1.0) and cur_shares.sum() == pytest.approx(1.0)
+    assert get_method("psi").score(comparison) == pytest.approx(0.0, abs=1e-3)  # the same seven values, the same shares
+    assert get_method("jensenshannon").score(comparison) == pytest.approx(0.0, abs=1e-2)

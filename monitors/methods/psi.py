@@ -34,6 +34,8 @@ class PopulationStabilityIndex(DriftMethod):
 def fill_zeros(shares: np.ndarray) -> np.ndarray:
     """Evidently's ``feel_zeroes``: empty bins get a small share so that the logarithm is finite."""
     shares = np.array(shares, dtype=float)
+    if not shares.any():  # nothing on this side (no value of the union): every bin equally empty
+        return np.full_like(shares, 0.0001)
     smallest = shares[shares != 0].min()
     shares[shares == 0] = smallest / 10**6 if smallest <= 0.0001 else 0.0001
     return shares
