@@ -169,7 +169,7 @@ def test_offsets_are_committed_only_for_processed_messages_while_later_ones_were
     producer.close()
 
     script = Path(__file__).parent / "apps" / "blocking_worker.py"
-    process = subprocess.Popen([sys.executable, str(script), stack_settings.broker, topic, group, "worker", "-l", "warn"],
+    process = subprocess.Popen([sys.executable, str(script), stack_settings.broker, topic, group, "worker", "-l", "warn", "--without-web"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)

@@ -134,7 +134,7 @@ def run_demo(settings: Settings, n_events: int = 20_000, rate: float = 2_000.0, 
                                               alerts_file=alerts_file)
         worker = WorkerProcess(worker_settings, settings.state_path / "logs" / "worker.log").start()
         health = worker.wait_ready(timeout=180, models=[MODEL])
-        out(f"worker ready at {worker.url}: models {list(health['models'])}, {len(health['assigned_partitions'])} partitions")
+        out(f"worker ready at {worker.url}: models {list(health['models'])}, {len(health['assigned_partitions'])} topic partitions assigned (every topic's)")
         out(f"dashboard: {worker.url}/  (Prometheus metrics: {worker.url}/metrics; API: {worker.url}/api/openapi.json)")
 
         malformed = malformed_events(data.rows[0])

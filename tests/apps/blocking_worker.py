@@ -2,7 +2,7 @@
 tests/test_fast_path.py uses to see which offsets the group commits while later messages have
 been handed to the stream (the fast path) but not processed.
 
-    python tests/apps/blocking_worker.py BROKER TOPIC GROUP worker -l warn
+    python tests/apps/blocking_worker.py BROKER TOPIC GROUP worker -l warn --without-web
 """
 
 from __future__ import annotations
