@@ -53,7 +53,8 @@ def create_app(settings: Settings) -> faust.App:
     monitoring = monitoring_stage.install(app, settings, topics, cache, registry_factory, drift_store)
     serving = serving_stage.install(app, settings, topics, cache, pending,
                                     summarizer=monitoring.summarizer if monitoring.monitor is not None else None)
-    learning = learning_stage.install(app, settings, topics, registry_factory, pending, drift_store)
+    learning = learning_stage.install(app, settings, topics, registry_factory, pending, drift_store,
+                                      model_metadata=lambda name: getattr(cache.get(name), "metadata", None))
     deployment = deployment_stage.install(app, settings, topics, registry_factory, learning, monitoring)
     alerts = alerts_stage.install(app, settings, topics)
     web_stage.install(app, settings, serving=serving, learning=learning, monitoring=monitoring, deployment=deployment,

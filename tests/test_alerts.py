@@ -197,3 +197,19 @@ def test_a_sender_delivers_retries_gives_up_honours_retry_after_and_stops_at_410
     assert ok.verify_error is None and ok.verified["data"]["id"] == "w1:feature_drift"
     ids = {r.headers["webhook-id"] for r in receiver.at("/fail")}
     assert len(receiver.at("/fail")) == 3 and len(ids) == 1  # the same webhook-id on every retry
+
+
+def test_no_secret_shows_in_the_api_or_in_an_error_about_the_file(tmp_path):
+    """A Slack endpoint's token is its URL's path; a YAML error quotes the offending line, which may
+    hold a whsec_ secret; a secret pasted into the wrong field would be echoed back as 'got ...'."""
+    secret = new_secret()
+    slack = parse_alerts({"endpoints": [{"name": "chat", "url": "https://hooks.example/services/T0/B0/TOKEN123", "format": "slack"}]})
+    assert "TOKEN123" not in json.dumps(slack.endpoints["chat"].describe())
+    broken = tmp_path / "alerts.yaml"
+    broken.write_text(f'endpoints:\n  - name: ops\n    url: "https://x.example/hook"\n    secret: "{secret}" ]\n')
+    with pytest.raises(ConfigError) as error:
+        load_alerts_file(broken, {})
+    assert "line 4" in str(error.value) and secret[-12:-2] not in str(error.value)
+    with pytest.raises(ConfigError) as wrong_field:
+        parse_alerts({"endpoints": [{"name": "ops", "url": secret, "secret": secret}]})
+    assert "url" in str(wrong_field.value) and secret[10:] not in str(wrong_field.value)

@@ -118,8 +118,11 @@ def test_predict_without_an_id_gets_one_and_its_label_over_http_is_learned(dash,
     status, refused = call(dash, "POST", "/labels", {"id": answer["id"], "label": 1})
     assert status == 401 and refused["error"]["reason"] == "unauthorized"
     before = (registry.snapshot_info(MODEL) or {}).get("n_learned", 0)
-    status, accepted = call(dash, "POST", "/labels", [{"id": answer["id"], "label": 1, "model": MODEL}, {"label": 1}], token=TOKEN)
+    status, accepted = call(dash, "POST", "/labels", [{"id": answer["id"], "label": 1, "model": MODEL}, {"label": 1},
+                                                      {"id": "other", "label": 5, "model": MODEL}], token=TOKEN)
     assert status == 202 and accepted["accepted"] == 1 and accepted["results"][1]["error"]["reason"] == "missing_id"
+    # A class the model does not have is refused at once when the label names the model.
+    assert accepted["results"][2]["error"]["reason"] == "invalid_label" and "classes" in accepted["results"][2]["error"]["detail"]
     wait_until(lambda: (registry.snapshot_info(MODEL) or {}).get("n_learned", 0) > before, 60, "the HTTP label learned")
     status, batch = call(dash, "POST", "/predict", [{"model": MODEL, "features": x}, {"id": "mine", "model": MODEL, "features": x}])
     assert status == 200 and batch["results"][1]["id"] == "mine" and len(batch["results"][0]["id"]) == 36

@@ -192,3 +192,35 @@ def test_a_label_naming_another_model_than_its_event_s_is_dead_lettered_and_the_
     assert retry.examples == [] and [json.loads(v)["reason"] for _, v in retry.unmatched] == ["model_mismatch"]
     assert still[0] is not None  # its event still waits for its own label
     assert stats.get("labels_unmatched", 0) == 0 and stats["held_now"] == 0
+
+
+def test_a_label_its_model_cannot_take_is_refused_at_the_join_and_the_event_waits_for_a_good_one(stack, stack_settings):
+    from stream.model.schema import InvalidInput
+
+    def check(model, label):
+        if label not in (0, 1):
+            raise InvalidInput("invalid_label", f"label {label!r} is not one of the model's classes (0, 1)")
+        return label
+
+    async def scenario(client):
+        store = PendingStore(client, f"pending-unit-7-{time.time_ns()}", ttl_seconds=600, max_entries=100, grace_seconds=60)
+        joiner = LabelJoiner(store, max_bytes=10_000, label_check=check)
+        await store.remember([scored(1, model="pending-c")])
+        bad = Message(b"pend-1", json.dumps({"id": "pend-1", "label": 7}).encode(), "labels", 0, 0)
+        refused = await joiner.join([bad])
+        good = Message(b"pend-1", json.dumps({"id": "pend-1", "label": 1}).encode(), "labels", 0, 1)
+        joined = await joiner.join([good])
+        early = Message(b"pend-2", json.dumps({"id": "pend-2", "label": 9}).encode(), "labels", 0, 2)
+        await joiner.join([early])
+        await store.remember([scored(2, model="pending-c")])
+        retry = await joiner.retry_held()
+        await joiner.finish_held(retry)
+        return refused, joined, retry, await store.lookup(["pend-2"])
+
+    refused, joined, retry, still = run(scenario, stack_settings.redis_url)
+    [(key, value)] = refused.deadletters
+    record = json.loads(value)
+    assert refused.examples == [] and (key, record["reason"], record["id"], record["model"]) == (b"pend-1", "invalid_label", "pend-1", "pending-c")
+    assert len(joined.examples) == 1 and json.loads(joined.examples[0][1])["label"] == 1
+    assert retry.examples == [] and [json.loads(v)["reason"] for _, v in retry.unmatched] == ["invalid_label"]
+    assert still[0] is not None  # the held label was refused; its event still waits for a good one

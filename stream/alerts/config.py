@@ -69,9 +69,11 @@ class Endpoint:
             (self.models is None or record.get("model") in self.models)
 
     def describe(self) -> dict:
-        """What the API shows of an endpoint: never its secret, nor the URL's query (tokens live there)."""
+        """What the API shows of an endpoint: never its secret, nor the URL's query (tokens live
+        there), nor a Slack endpoint's path (the token is the path: ``/services/T…/B…/SECRET``)."""
         url = urlparse(self.url)
-        return {"name": self.name, "url": f"{url.scheme}://{url.netloc}{url.path}", "format": self.format,
+        shown = f"{url.scheme}://{url.netloc}" + ("/…" if self.format == "slack" else url.path)
+        return {"name": self.name, "url": shown, "format": self.format,
                 "signed": self.secret is not None, "kinds": sorted(self.kinds) if self.kinds is not None else None,
                 "models": sorted(self.models) if self.models is not None else None, "timeout": self.timeout,
                 "retry_schedule": list(self.retry_schedule), "cooldown_seconds": self.cooldown_seconds}
@@ -98,8 +100,26 @@ def load_alerts_file(path: str | os.PathLike, environ: Mapping[str, str] | None 
         else:
             data = json.loads(text)
     except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
-        raise ConfigError(f"alerts file {path}: not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {exc}") from None
+        raise ConfigError(f"alerts file {path}: not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: "
+                          f"{_where_only(exc)}") from None
     return parse_alerts(data, environ, where=f"alerts file {path}")
+
+
+def _where_only(exc: Exception) -> str:
+    """A parse error's problem and position, without the text around it: PyYAML quotes the
+    offending line, which in this file may hold a secret."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:  # yaml.MarkedYAMLError
+        return f"{getattr(exc, 'problem', None) or 'syntax error'} at line {mark.line + 1}, column {mark.column + 1}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+    return type(exc).__name__
+
+
+def _shown(value: Any) -> str:
+    """A rejected value, for an error message, without what could be a secret pasted in the wrong field."""
+    text = repr(value)
+    return text if len(text) <= 12 and "whsec_" not in text else f"{text[:8]}… ({len(text)} characters)"
 
 
 def parse_alerts(data: Any, environ: Mapping[str, str] | None = None, where: str = "alerts file") -> AlertsConfig:
@@ -138,7 +158,7 @@ def _endpoint(raw: Any, index: int, cooldown: float, environ: Mapping[str, str],
     url = raw.get("url")
     parsed = urlparse(url) if isinstance(url, str) else None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise bad("url", f"must be an http:// or https:// URL, got {url!r}")
+        raise bad("url", f"must be an http:// or https:// URL, got {_shown(url)}")
     fmt = raw.get("format", "json")
     if fmt not in FORMATS:
         raise bad("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")

@@ -26,6 +26,7 @@ from stream.transport.topics import TopicNames
 from stream.wire.drift import encode as encode_record
 
 from .joiner import Joined, LabelJoiner
+from .learner import checked_label
 from .learners import Learners
 from .pending import PendingStore
 from .progress import BrokerProgressWatcher
@@ -54,9 +55,20 @@ class Learning:
     on_decisions_due: list = field(default_factory=list)
 
 
+def label_for_model(model_metadata: Callable[[str], dict | None], model: str, label: Any) -> Any:
+    """``label`` as ``model`` takes it (:func:`~stream.learning.learner.checked_label`), or as it
+    is when the model is not at hand here (the learner checks it again)."""
+    metadata = model_metadata(model)
+    if not metadata:
+        return label
+    return checked_label(label, metadata.get("task", ""), list(metadata.get("classes") or []))
+
+
 def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, pending: PendingStore,
-            drift_store: Any) -> Learning:
-    """Register the labels and learn agents, their timers and stop hooks on ``app``."""
+            drift_store: Any, model_metadata: Callable[[str], dict | None] | None = None) -> Learning:
+    """Register the labels and learn agents, their timers and stop hooks on ``app``.
+    ``model_metadata``: a served model's metadata by name (the scorers' cache), so that the label
+    join refuses a label its model cannot take before it uses up the prediction."""
     learners = Learners(registry_factory, settings.signing_key_bytes(), settings.allow_unsigned,
                         every_examples=settings.snapshot_every_examples, every_seconds=settings.snapshot_every_seconds,
                         window=settings.metrics_window,
@@ -64,7 +76,8 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
                         concept_params=settings.concept_params, publish_min_examples=settings.publish_min_examples,
                         publish_min_seconds=settings.publish_min_seconds, buffer_size=settings.retrain_buffer)
     progress = BrokerProgressWatcher(settings.broker_servers, settings.app_id, topics.events, settings.partitions)
-    learning = Learning(pending, LabelJoiner(pending, settings.max_event_bytes, progress.progress, topics.labels), learners,
+    check = None if model_metadata is None else partial(label_for_model, model_metadata)
+    learning = Learning(pending, LabelJoiner(pending, settings.max_event_bytes, progress.progress, topics.labels, check), learners,
                         {"labels": Isolation("labels"), "learn": Isolation("learn")}, drift_store,
                         settings.drift_keep_windows)
     send_deadletters = sender(app, topics.deadletter)

@@ -11,6 +11,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from stream.metrics import METRICS
 from stream.model.schema import InvalidInput
@@ -25,8 +26,11 @@ class LabelJoiner:
     """Turns labels into training examples; holds early labels; dead-letters bad ones."""
 
     def __init__(self, pending: PendingStore, max_bytes: int, progress: ScoringProgress | None = None,
-                 labels_topic: str = "labels"):
+                 labels_topic: str = "labels", label_check: Callable[[str, Any], Any] | None = None):
         self.pending = pending
+        # (model, label) -> the label as the model takes it, or InvalidInput: checked before the
+        # prediction it joins is used up, so that a bad label leaves the event to a good one.
+        self.label_check = label_check
         self.max_bytes = max_bytes
         self.labels_topic = labels_topic  # a held label's dead letter names the topic it came from, prefix and all
         # How far the scorers have got: a held label past its grace still waits while its event
@@ -62,14 +66,17 @@ class LabelJoiner:
                     continue
                 early.append({"id": label.id, "label": label.label, "model": label.model})
                 continue
+            where = dict(topic=message.topic, partition=message.partition, offset=message.offset, raw=message.value, ts=now)
             if label.model and label.model != entry["m"]:
                 # Not this prediction's label: the event stays remembered for the right one.
-                record = self._mismatch(label.id, label.model, entry["m"], topic=message.topic, partition=message.partition,
-                                        offset=message.offset, raw=message.value, ts=now)
-                deadletters.append((message.key, record))
+                deadletters.append((message.key, self._mismatch(label.id, label.model, entry["m"], **where)))
+                continue
+            value, refused = self._checked(label.id, entry["m"], label.label, where)
+            if refused is not None:
+                deadletters.append((message.key, refused))
                 continue
             examples.append((entry["m"].encode(), training_example(label.id, entry["m"], entry["v"], entry["f"],
-                                                                   label.label, entry["p"], entry["t"])))
+                                                                   value, entry["p"], entry["t"])))
             matched.append((label.id, entry))
         await self.pending.hold(early)
         return Joined(examples, matched, deadletters)
@@ -93,16 +100,19 @@ class LabelJoiner:
         replayed = await self.pending.joined([label["id"] for (_, label, _), entry in zip(claimed, entries) if entry is None])
         now = time.time()
         for (member, label, deadline), entry in zip(claimed, entries):
-            if entry is not None and label.get("model") and label["model"] != entry["m"]:
-                retry.unmatched.append((label["id"].encode(), self._mismatch(
-                    label["id"], label["model"], entry["m"], topic=self.labels_topic, partition=None, offset=None,
-                    raw=json.dumps(label).encode(), ts=now)))
-                retry.mismatched += 1
-                retry.done.append(member)
-            elif entry is not None:
-                retry.examples.append((entry["m"].encode(), training_example(
-                    label["id"], entry["m"], entry["v"], entry["f"], label["label"], entry["p"], entry["t"])))
-                retry.matched.append((label["id"], entry))
+            if entry is not None:
+                where = dict(topic=self.labels_topic, partition=None, offset=None, raw=json.dumps(label).encode(), ts=now)
+                if label.get("model") and label["model"] != entry["m"]:
+                    value, refused = None, self._mismatch(label["id"], label["model"], entry["m"], **where)
+                else:
+                    value, refused = self._checked(label["id"], entry["m"], label["label"], where)
+                if refused is not None:  # dead-lettered, and the event waits for a label it can take
+                    retry.unmatched.append((label["id"].encode(), refused))
+                    retry.mismatched += 1
+                else:
+                    retry.examples.append((entry["m"].encode(), training_example(
+                        label["id"], entry["m"], entry["v"], entry["f"], value, entry["p"], entry["t"])))
+                    retry.matched.append((label["id"], entry))
                 retry.done.append(member)
             elif label["id"] in replayed:  # another copy of this label became its example
                 self.replayed += 1
@@ -119,6 +129,17 @@ class LabelJoiner:
                 self.deadlettered["unmatched_label"] += 1  # /health's agents.labels.deadlettered
                 METRICS.deadletters.labels(reason="unmatched_label").inc()
         return retry
+
+    def _checked(self, event_id: str, model: str, value: Any, where: dict) -> tuple[Any, bytes | None]:
+        """(the label as ``model`` takes it, None), or (None, its ``invalid_label`` dead letter)."""
+        if self.label_check is None:
+            return value, None
+        try:
+            return self.label_check(model, value), None
+        except InvalidInput as error:
+            self.deadlettered[error.reason] += 1
+            METRICS.deadletters.labels(reason=error.reason).inc()
+            return None, json.dumps(deadletter_record(error, **where, event_id=event_id, model=model)).encode()
 
     def _mismatch(self, event_id: str, named: str, scored_by: str, **where) -> bytes:
         """The dead letter of a label that names another model than the one that scored its event."""
@@ -167,7 +188,7 @@ class HeldRetry:
 
     examples: list = field(default_factory=list)  # (key, value) for ``training``
     unmatched: list = field(default_factory=list)  # (key, value) dead letters for ``deadletter``
-    mismatched: int = 0  # of those, labels that named another model than their event's (not unmatched)
+    mismatched: int = 0  # of those, labels refused by the model their event's prediction names (not unmatched)
     matched: list = field(default_factory=list)  # (event id, entry) for PendingStore.forget
     done: list = field(default_factory=list)  # held members that are finished
     waiting: list = field(default_factory=list)  # held members to retry later

@@ -61,6 +61,37 @@ def positive_class(classes: list) -> Any:
     return sorted(classes, key=str)[-1]
 
 
+def checked_label(y: Any, task: str, classes: list, by_value: dict | None = None) -> Any:
+    """The label as one of the model's classes (``1`` or ``"True"`` for ``True``, ``"3"`` for
+    ``3``), or a finite number for a regressor; ``InvalidInput("invalid_label")`` otherwise.
+    River would learn an unknown class as a new one, and a binary model would then answer it.
+    ``by_value``: ``{c: c for c in classes}``, when the caller keeps one.
+
+    >>> checked_label(1, "binary_classification", [False, True]), checked_label("False", "binary_classification", [False, True])
+    (True, False)
+    >>> checked_label(5, "binary_classification", [False, True])
+    Traceback (most recent call last):
+        ...
+    stream.model.schema.InvalidInput: invalid_label: label 5 is not one of the model's classes (False, True); a new class needs a model trained with it
+    """
+    if task == REGRESSION:
+        if isinstance(y, bool) or not isinstance(y, (int, float)) or not math.isfinite(y):
+            raise InvalidInput("invalid_label", f"a regression label must be a finite number, got {y!r:.100}")
+        return y
+    if not classes:
+        return y
+    table = by_value if by_value is not None else {c: c for c in classes}
+    known = table.get(y, _NOT_A_CLASS)  # a hash lookup: 1 finds True, 3.0 finds 3
+    if known is not _NOT_A_CLASS:
+        return known
+    for c in classes:
+        if str(c) == str(y):
+            return c
+    shown = ", ".join(repr(c) for c in classes[:20]) + (", ..." if len(classes) > 20 else "")
+    raise InvalidInput("invalid_label", f"label {y!r:.100} is not one of the model's classes ({shown}); "
+                                        "a new class needs a model trained with it")
+
+
 class PrequentialMetrics:
     """Metrics of predictions made before learning each example: overall and over a recent window."""
 
@@ -261,36 +292,11 @@ class ModelLearner:
         return error
 
     def checked_label(self, y: Any) -> Any:
-        """The label as one of the model's classes (``1`` or ``"True"`` for ``True``, ``"3"`` for
-        ``3``), or a finite number for a regressor; ``InvalidInput("invalid_label")`` otherwise.
-        River would learn an unknown class as a new one, and a binary model would then answer it.
-
-        >>> meta = {"name": "m", "task": "binary_classification", "classes": [False, True], "schema": {"features": {}}}
-        >>> learner = ModelLearner("m", "champion", 1, meta, None)
-        >>> learner.checked_label(1), learner.checked_label("False")
-        (True, False)
-        >>> learner.checked_label(5)
-        Traceback (most recent call last):
-            ...
-        stream.model.schema.InvalidInput: invalid_label: label 5 is not one of the model's classes (False, True); a new class needs a model trained with it
-        """
-        if self.metrics.task == REGRESSION:
-            if isinstance(y, bool) or not isinstance(y, (int, float)) or not math.isfinite(y):
-                raise InvalidInput("invalid_label", f"a regression label must be a finite number, got {y!r:.100}")
-            return y
-        if not self.classes:
-            return y
-        by_value = self.__dict__.get("_by_value")  # built here: learners restored from older checkpoints lack it
-        if by_value is None:
-            by_value = self._by_value = {c: c for c in self.classes}
-        known = by_value.get(y, _NOT_A_CLASS)  # a hash lookup: 1 finds True, 3.0 finds 3
-        if known is not _NOT_A_CLASS:
-            return known
-        if str(y) in self.by_str:
-            return self.by_str[str(y)]
-        shown = ", ".join(repr(c) for c in self.classes[:20]) + (", ..." if len(self.classes) > 20 else "")
-        raise InvalidInput("invalid_label", f"label {y!r:.100} is not one of the model's classes ({shown}); "
-                                            "a new class needs a model trained with it")
+        """The label as one of the model's classes (:func:`checked_label`)."""
+        table = self.__dict__.get("_by_value")  # built here: learners restored from older checkpoints lack it
+        if table is None:
+            table = self._by_value = {c: c for c in self.classes}
+        return checked_label(y, self.metrics.task, self.classes, table)
 
     def _error(self, y: Any, y_pred: Any) -> float:
         """What the concept detector and the paired test compare: 0/1, or the absolute error."""
