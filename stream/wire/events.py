@@ -127,8 +127,8 @@ def label_from_object(body: Any) -> Label:
         raise InvalidInput("missing_id", "the label has no usable 'id' (string or integer)")
     model = body.get("model")
     try:
-        if "label" not in body or body["label"] is None:
-            raise InvalidInput("missing_label", "the message has no 'label'")
+        if body.get("label") is None:
+            raise InvalidInput("missing_label", "the message has no 'label'" if "label" not in body else "'label' is null")
         label = body["label"]
         _check_label(label)
         if model is not None and (not isinstance(model, str) or not model):
