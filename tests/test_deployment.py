@@ -548,7 +548,7 @@ def test_a_retraining_process_ends_when_its_worker_is_killed(tmp_path):
     script.write_text(textwrap.dedent("""
         import multiprocessing, os, sys, time
         from concurrent.futures import ProcessPoolExecutor
-        from stream.training.retrain import exit_with_parent
+        from stream.orphans import exit_with_parent
         if __name__ == "__main__":
             pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                        initializer=exit_with_parent, initargs=(os.getpid(), 0.1))
@@ -575,3 +575,26 @@ def _alive(pid: int) -> bool:
             return stat.read().split()[2] != "Z"  # a zombie has ended
     except FileNotFoundError:
         return False
+
+
+def test_the_report_renderer_s_process_ends_with_its_worker_too(tmp_path):
+    """The Evidently renderer's process (~320 MB while it renders) outlived a killed worker as the
+    retraining process did: its pool starts it with the same watch on its parent."""
+    import os
+
+    from stream.monitoring.reports import ReportRenderer
+
+    renderer = ReportRenderer(store=None, lookup=None, keep=1)
+    try:
+        pool = renderer._executor()
+        assert pool.submit(os.getppid).result(timeout=120) == os.getpid()  # the worker is its parent
+        threads = pool.submit(_thread_names).result(timeout=60)
+        assert "exit-with-parent" in threads
+    finally:
+        renderer.close()
+
+
+def _thread_names() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate()]

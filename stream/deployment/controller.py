@@ -32,14 +32,10 @@ from functools import partial
 from typing import Any, Awaitable, Callable
 
 from stream.learning.learners import Learners
+from stream.orphans import exit_with_parent
 from stream.registry.registry import Registry
 from stream.settings import Settings
-from stream.training.retrain import (
-    TooSlowToLearn,
-    exit_with_parent,
-    retrain_signed,
-    warm_up,
-)
+from stream.training.retrain import TooSlowToLearn, retrain_signed, warm_up
 from stream.wire.drift import (
     CHALLENGER_DISCARDED,
     CHALLENGER_REGISTERED,

@@ -62,6 +62,14 @@ def render_window(store, lookup, model: str, ref: str = "latest", formats=("html
     return record, render_reports(baseline, summary_json, record["config"], formats)
 
 
+def start_renderer(parent_pid: int) -> None:
+    """Initializer of the rendering process: below scoring in priority, and gone with its worker."""
+    from stream.orphans import exit_with_parent
+
+    lower_priority()
+    exit_with_parent(parent_pid)
+
+
 def lower_priority() -> None:
     """Initializer of the rendering process: scoring and the broker come first."""
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -105,11 +106,11 @@ class ReportRenderer:
         if self._pool is None:
             import multiprocessing
 
-            from .rendering import lower_priority
+            from .rendering import start_renderer
 
             # spawn, not fork: the worker has threads (aiokafka's, Redis clients') that a fork would copy mid-flight.
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=lower_priority)
+                                             initializer=start_renderer, initargs=(os.getpid(),))
         return self._pool
 
     def close(self) -> None:

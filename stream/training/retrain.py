@@ -144,22 +144,6 @@ def retrain_signed(examples: Sequence[tuple[dict, Any]], parent: dict, specs: Se
     return artifacts.dumps(result.artifact, key), result.artifact.metadata, summary
 
 
-def exit_with_parent(parent_pid: int, every: float = 1.0) -> None:
-    """The initializer of a retraining process: end it once the worker that spawned it is gone.
-    A worker killed with SIGKILL cannot shut its pool down, and the process (with the forest it
-    may be training, a few hundred MB) would otherwise live on, adopted by init."""
-    import os
-    import threading
-
-    def watch() -> None:
-        while True:
-            time.sleep(every)
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
 def warm_up() -> bool:
     """Import what a retrain needs, so the first one does not pay for it (run in the process)."""
     import river.forest  # noqa: F401
