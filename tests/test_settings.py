@@ -52,3 +52,19 @@ def test_secrets_stay_out_of_repr():
 def test_to_env_round_trips():
     s = Settings.from_env({"DRIFTLINE_PARTITIONS": "3", "DRIFTLINE_ALLOW_UNSIGNED": "true", "DRIFTLINE_SIGNING_KEY": "k"})
     assert Settings.from_env(s.to_env()) == s
+
+
+def test_a_worker_whose_http_port_is_taken_says_which_setting_to_change_before_it_joins_anything(tmp_path):
+    import socket
+
+    from click.testing import CliRunner
+
+    from stream.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["worker"], env={"DRIFTLINE_WEB_PORT": str(port), "DRIFTLINE_STATE_DIR": str(tmp_path),
+                                                           "DRIFTLINE_BROKER": "kafka://127.0.0.1:1"})
+    assert result.exit_code == 1 and "DRIFTLINE_WEB_PORT" in result.output and f"127.0.0.1:{port}" in result.output

@@ -26,6 +26,7 @@ def worker(ctx) -> None:
         if not fix_mmap_threshold(settings.malloc_mmap_threshold_kib):  # RSS stays where it was after a lag
             logging.getLogger(__name__).warning("DRIFTLINE_MALLOC_MMAP_THRESHOLD_KIB ignored: the C library is not glibc")
     settings.state_path.mkdir(parents=True, exist_ok=True)
+    check_web_port(settings.web_host, settings.web_port)  # before joining the group: a failed start rebalances no one
     ensure_topics(settings)
     use_event_loop(settings.event_loop)
     app = create_app(settings)
@@ -35,6 +36,20 @@ def worker(ctx) -> None:
     freeze_start_up()  # what start-up made stays: full collections no longer walk it (p99 latency)
     observe_pauses(METRICS.gc_pauses)
     faust.Worker(app, loglevel=settings.log_level).execute_from_commandline()
+
+
+def check_web_port(host: str, port: int) -> None:
+    """A clear error, naming the setting, when the worker's HTTP port is taken (Faust's own is a
+    traceback once the worker has started)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server binds: TIME_WAIT is no conflict
+            probe.bind((host, port))
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve HTTP on {host}:{port}: {exc.strerror or exc}; another worker or program "
+                                   "has it: set DRIFTLINE_WEB_PORT (or DRIFTLINE_WEB_HOST) to a free one") from None
 
 
 def use_event_loop(name: str) -> None:
