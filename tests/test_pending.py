@@ -224,3 +224,21 @@ def test_a_label_its_model_cannot_take_is_refused_at_the_join_and_the_event_wait
     assert len(joined.examples) == 1 and json.loads(joined.examples[0][1])["label"] == 1
     assert retry.examples == [] and [json.loads(v)["reason"] for _, v in retry.unmatched] == ["invalid_label"]
     assert still[0] is not None  # the held label was refused; its event still waits for a good one
+
+
+def test_a_prediction_made_again_after_its_label_was_joined_is_not_remembered_again(stack, stack_settings):
+    """After a rebalance the group repeats the events since its last commit (at-least-once): a
+    repeated prediction whose label already became an example would wait for a label that came
+    already, and count as expired."""
+    async def scenario(client):
+        store = PendingStore(client, f"pending-unit-8-{time.time_ns()}", ttl_seconds=600, max_entries=100, grace_seconds=60)
+        joiner = LabelJoiner(store, max_bytes=10_000)
+        await store.remember([scored(1), scored(2)])
+        joined = await joiner.join([Message(b"pend-1", json.dumps({"id": "pend-1", "label": 1}).encode(), "labels", 0, 0)])
+        await store.forget(joined.matched)
+        again = await store.remember([scored(1), scored(2), scored(3)])  # 1's label came; 2 still waits
+        return again, await store.lookup(["pend-1", "pend-2", "pend-3"]), await store.stats()
+
+    again, found, stats = run(scenario, stack_settings.redis_url)
+    assert again == 2 and found[0] is None and found[1] is not None and found[2] is not None
+    assert stats["stored"] == 4 and stats["repeated_after_label"] == 1

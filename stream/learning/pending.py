@@ -18,7 +18,8 @@ Keys (under ``driftline:APP_ID:pending:``)::
                   leaves ``held`` only after its example or dead letter is on the broker, so a
                   worker killed mid-retry loses nothing (another retries it when the lease ends)
     stats         HASH of counters: stored, matched, expired, dropped_full, labels_held,
-                  labels_matched_late, labels_unmatched
+                  labels_matched_late, labels_unmatched, repeated_after_label (predictions made
+                  again after their label became an example: not remembered again)
 
 ``max_entries`` is enforced at the granularity of the accounting timer: when the open entries
 reach it, new predictions are not remembered (counted as ``dropped_full``) until some expire or
@@ -50,6 +51,27 @@ JOINED_SECONDS = 120
 _SET_MANY = """
 for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1]) end
 return #KEYS
+"""
+
+# Remember predictions (KEYS: their e:ID keys; ARGV: TTL, the key prefix, the bucket's key, then a
+# value per key), except those whose label already became an example (j:ID): a prediction made
+# again after a rebalance (at-least-once) would wait for a label that came already and, never
+# matched, count as expired. Counts what it stored in the bucket and the stats; returns it.
+_REMEMBER = """
+local from = string.len(ARGV[2]) + 3
+local stored = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', ARGV[2] .. 'j:' .. string.sub(key, from)) == 0 then
+    redis.call('SET', key, ARGV[i + 3], 'EX', ARGV[1])
+    stored = stored + 1
+  end
+end
+if stored > 0 then
+  redis.call('HINCRBY', ARGV[3], 'written', stored)
+  redis.call('HINCRBY', ARGV[2] .. 'stats', 'stored', stored)
+end
+if stored < #KEYS then redis.call('HINCRBY', ARGV[2] .. 'stats', 'repeated_after_label', #KEYS - stored) end
+return stored
 """
 
 
@@ -132,6 +154,7 @@ class PendingStore:
         self.down = False  # Redis failed us; predictions are not remembered until a probe answers
         self._probe: asyncio.Future | None = None
         self._set_many = client.register_script(_SET_MANY)
+        self._remember_script = client.register_script(_REMEMBER)
         self._lease_held = client.register_script(_LEASE_HELD)
         self._held_from = 0  # where the next claim starts in the held labels (see claim_held)
         self._close_buckets = client.register_script(_CLOSE_BUCKETS)
@@ -188,13 +211,10 @@ class PendingStore:
         keys = [self.ns + "e:" + s.event_id for s in scored]
         values = [dumps({"m": s.model, "v": s.version, "f": s.features, "p": s.prediction, "t": s.ts_event, "b": bucket})
                   for s in scored]
-        await self._set_many(keys=keys, args=[self.ttl, *values], client=pipe)
-        pipe.hincrby(self.ns + f"b:{bucket}", "written", len(scored))
+        await self._remember_script(keys=keys, args=[self.ttl, self.ns, self.ns + f"b:{bucket}", *values], client=pipe)
         pipe.expire(self.ns + f"b:{bucket}", self.ttl + 10 * self.bucket_seconds)
         pipe.zadd(self.ns + "buckets", {str(bucket): bucket})
-        pipe.hincrby(self.ns + "stats", "stored", len(scored))
-        await _execute(pipe)
-        return len(scored)
+        return int((await _execute(pipe))[0])
 
     # Label path ----------------------------------------------------------------------------------
     async def lookup(self, ids: list[str]) -> list[dict | None]:
