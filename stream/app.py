@@ -31,6 +31,7 @@ from stream.serving import agents as serving_stage
 from stream.serving.model_cache import ModelCache
 from stream.settings import Settings
 from stream.transport.faust_app import DriftlineApp
+from stream.transport.log_floods import limit_connection_error_floods
 from stream.transport.producer import BATCH_BYTES
 from stream.transport.timer_logs import quiet_short_timer_overlaps
 from stream.transport.topics import TopicNames
@@ -90,4 +91,5 @@ def faust_app(settings: Settings) -> DriftlineApp:
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     quiet_short_timer_overlaps()  # the learners' short timers overlap under load: not worth a warning each
+    limit_connection_error_floods()  # a broker away: aiokafka's ~95 error lines a second, one per 10 s
     return app
