@@ -1,8 +1,8 @@
 """aiokafka's connection errors while the broker is away, one line per message every 10 seconds.
 
 With the broker gone (stopped, restarting, unreachable), aiokafka logs "Unable connect to node
-with id ..." and "Failed fetch messages from ..." for every attempt: about 95 error lines a second
-from one worker, which bury everything else in its log. :class:`OncePerInterval` lets the first
+with id ...", "Unable to update metadata from ...", "Group Coordinator Request failed: ..." and
+"Failed fetch messages from ..." for every attempt: up to ~95 error lines a second from one worker, which bury everything else in its log. :class:`OncePerInterval` lets the first
 record of each message through, then at most one per :data:`INTERVAL_SECONDS`, saying how many
 like it it stood for. The first error of an outage and its end (the lines stop) stay visible.
 
@@ -25,9 +25,11 @@ import time
 from typing import Callable
 
 #: The loggers whose connection errors repeat for as long as the broker is away.
-FLOODING_LOGGERS = ("aiokafka", "aiokafka.consumer.fetcher")
-#: What each of them repeats (aiokafka/client.py, aiokafka/consumer/fetcher.py).
-FLOODING_MESSAGES = frozenset({"Unable connect to node with id %s: %s", "Failed fetch messages from %s: %s"})
+FLOODING_LOGGERS = ("aiokafka", "aiokafka.consumer.fetcher", "aiokafka.consumer.group_coordinator")
+#: What they repeat (aiokafka/client.py, consumer/fetcher.py, consumer/group_coordinator.py): with
+#: the embedded broker stopped, 25 s of a worker's log held 248 + 247 of the last two.
+FLOODING_MESSAGES = frozenset({"Unable connect to node with id %s: %s", "Failed fetch messages from %s: %s",
+                               "Unable to update metadata from %s", "Group Coordinator Request failed: %s"})
 INTERVAL_SECONDS = 10.0
 
 
