@@ -546,14 +546,14 @@ def test_a_retraining_process_ends_when_its_worker_is_killed(tmp_path):
 
     script = tmp_path / "parent.py"
     script.write_text(textwrap.dedent("""
-        import multiprocessing, os, sys, time
+        import multiprocessing, os, sys, threading
         from concurrent.futures import ProcessPoolExecutor
         from stream.orphans import exit_with_parent
         if __name__ == "__main__":
             pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                        initializer=exit_with_parent, initargs=(os.getpid(), 0.1))
             print(pool.submit(os.getpid).result(), flush=True)
-            time.sleep(600)
+            threading.Event().wait()  # until the test kills it
     """))
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
                               cwd=str(Path(__file__).resolve().parent.parent))

@@ -298,13 +298,11 @@ class Controller:
                 # Not a fault: the specs cannot learn at this rate. Retrying on the next drift
                 # would fail the same way, so the cooldown applies.
                 log.warning("%s: retrain for %s chose no challenger: %s", name, state["trigger"], exc)
-                await self._no_challenger(name, state, f"no challenger: {exc}")
-                await self._back_to_idle(name, state, f"no challenger: {exc}", cooldown=True)
+                await self._no_challenger(name, state, f"no challenger: {exc}", cooldown=True)
                 return
             except Exception as exc:
                 log.exception("%s: retrain for %s failed", name, state["trigger"])
                 await self._no_challenger(name, state, f"retrain failed: {type(exc).__name__}: {exc}")
-                await self._back_to_idle(name, state, f"retrain failed: {type(exc).__name__}: {exc}")
                 return
         champion = self._champion(name)
         await asyncio.to_thread(self.registry.set_alias, name, "challenger", version,
@@ -324,11 +322,13 @@ class Controller:
         await self._record(name, CHALLENGER_REGISTERED, state["trigger"], **fields)
         await asyncio.to_thread(self._set, name, dict(state, phase="shadow", challenger=version, registered_at=time.time()))
 
-    async def _no_challenger(self, name: str, state: dict, reason: str) -> None:
-        """A retrain that ended without a challenger still decides its trigger: a record says why."""
+    async def _no_challenger(self, name: str, state: dict, reason: str, cooldown: bool = False) -> None:
+        """A retrain that ended without a challenger still decides its trigger: a record says why,
+        then the loop is idle again."""
         champion = self._champion(name)
         await self._record(name, CHALLENGER_DISCARDED, state["trigger"], from_version=champion.version if champion else None,
                            to_version=None, reason=reason[:500], test=None, by=state.get("by", "controller"))
+        await self._back_to_idle(name, state, reason, cooldown=cooldown)
 
     def _start_training(self, name: str, state: dict) -> None:
         champion = self._champion(name)

@@ -55,13 +55,25 @@ class Learning:
     on_decisions_due: list = field(default_factory=list)
 
 
-def label_for_model(model_metadata: Callable[[str], dict | None], model: str, label: Any) -> Any:
-    """``label`` as ``model`` takes it (:func:`~stream.learning.learner.checked_label`), or as it
-    is when the model is not at hand here (the learner checks it again)."""
-    metadata = model_metadata(model)
-    if not metadata:
-        return label
-    return checked_label(label, metadata.get("task", ""), list(metadata.get("classes") or []))
+class LabelChecker:
+    """``(model, label)`` -> the label as the served ``model`` takes it
+    (:func:`~stream.learning.learner.checked_label`), or as it is when the model is not at hand
+    here (the learner checks it again). The class table is built once per loaded version, not per
+    label: ``model_metadata`` hands the same metadata object until the model changes."""
+
+    def __init__(self, model_metadata: Callable[[str], dict | None]):
+        self.model_metadata = model_metadata
+        self.tables: dict[str, tuple] = {}  # model -> (its metadata, task, classes, class table)
+
+    def __call__(self, model: str, label: Any) -> Any:
+        metadata = self.model_metadata(model)
+        if not metadata:
+            return label
+        known = self.tables.get(model)
+        if known is None or known[0] is not metadata:
+            classes = list(metadata.get("classes") or [])
+            known = self.tables[model] = (metadata, metadata.get("task", ""), classes, {c: c for c in classes})
+        return checked_label(label, *known[1:])
 
 
 def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, pending: PendingStore,
@@ -76,7 +88,7 @@ def install(app: Any, settings: Settings, topics: TopicNames, registry_factory, 
                         concept_params=settings.concept_params, publish_min_examples=settings.publish_min_examples,
                         publish_min_seconds=settings.publish_min_seconds, buffer_size=settings.retrain_buffer)
     progress = BrokerProgressWatcher(settings.broker_servers, settings.app_id, topics.events, settings.partitions)
-    check = None if model_metadata is None else partial(label_for_model, model_metadata)
+    check = None if model_metadata is None else LabelChecker(model_metadata)
     learning = Learning(pending, LabelJoiner(pending, settings.max_event_bytes, progress.progress, topics.labels, check), learners,
                         {"labels": Isolation("labels"), "learn": Isolation("learn")}, drift_store,
                         settings.drift_keep_windows)

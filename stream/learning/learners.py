@@ -295,11 +295,10 @@ class Learners:
                         self.drift_events.extend(learner.concept_drifts)
                         learner.concept_drifts = []
                 except Exception as error:
-                    if not isinstance(error, InvalidInput):  # a bad label is the sender's failure, not the model's
+                    if not isinstance(error, InvalidInput):  # the model's failure (a bad label is the sender's)
                         learner.failures += 1
+                        error = InvalidInput("invalid_label", f"{type(error).__name__}: {error}")
                     if alias == "champion":
-                        if not isinstance(error, InvalidInput):  # a label the model cannot take (e.g. an unknown class)
-                            error = InvalidInput("invalid_label", f"{type(error).__name__}: {error}")
                         self._deadletter(message, error, event_id=example.id, model=name)
             due = False
             if errors.get("champion") is not None and errors.get("challenger") is not None:

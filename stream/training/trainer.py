@@ -30,7 +30,7 @@ from river import metrics
 from stream.errors import DatasetError
 from stream.model.artifact import Artifact, check_model_name
 from stream.model.predictor import Predictor
-from stream.model.schema import FeatureSchema, InvalidInput
+from stream.model.schema import FeatureSchema, InvalidInput, kind_of
 from stream.model.specs import get_spec, specs_for
 
 from . import baseline
@@ -194,18 +194,13 @@ def _check_kinds(dataset: Dataset, schema: FeatureSchema) -> None:
     refuse (a JSONL column of text and numbers, a column of numbers and booleans): caught here, not
     after training as a hold-out row that cannot be scored, or never, when it fell in the training part."""
     for index, row in enumerate(dataset.rows):
-        try:
-            schema.validate(row)
-        except InvalidInput as exc:
-            if exc.reason != "wrong_type":
-                continue  # missing and not-finite values are the schema's to allow (nullable)
-            raise DatasetError(f"{dataset.name}: row {index}: {exc.detail}, while other rows hold "
-                               f"{schema.kinds.get(_feature_named(exc.detail), 'other')} values there: "
-                               "write each column's values in one kind") from None
-
-
-def _feature_named(detail: str) -> str:
-    return detail.split("'")[1] if detail.count("'") >= 2 else ""
+        for name, kind in schema.kinds.items():
+            if kind_of(row.get(name)) not in (None, kind):  # None: missing, the schema's to allow (nullable)
+                try:
+                    schema.validate(row)  # its words for what is wrong
+                except InvalidInput as exc:
+                    raise DatasetError(f"{dataset.name}: row {index}: {exc.detail}, while other rows hold {kind} "
+                                       "values there: write each column's values in one kind") from None
 
 
 def _score(predictor: Predictor, row: dict, index: int) -> dict:

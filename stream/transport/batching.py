@@ -64,7 +64,7 @@ async def ready_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
                 return
             # Read once per batch: nothing else runs between the gets above and the loop below.
             active, generation = flow_is_active(), app.consumer_generation_id
-            batch = []
+            batch, now, last_tp = [], monotonic(), None
             for event in values:
                 if not isinstance(event, EventT):
                     raise TypeError(f"expected Faust events from {channel!r}, got {type(event).__name__}")
@@ -75,14 +75,12 @@ async def ready_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
                     message.tracked = True
                     add_unacked(message)
                     on_message_in(message.tp, message.offset, message)
+                if message.tp is not last_tp:  # a batch mostly holds one partition's run: set once per run
+                    last_tp = message.tp
+                    inbound_time[last_tp] = now
                 batch.append(event)
             if batch:
                 stream.events_total += len(batch)
-                now, last_tp = monotonic(), None
-                for event in batch:
-                    if event.message.tp is not last_tp:
-                        last_tp = event.message.tp
-                        inbound_time[last_tp] = now
                 yield batch
     finally:
         stream._channel_stop_iteration(channel)

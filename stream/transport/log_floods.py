@@ -2,9 +2,10 @@
 
 With the broker gone (stopped, restarting, unreachable), aiokafka logs "Unable connect to node
 with id ...", "Unable to update metadata from ...", "Group Coordinator Request failed: ..." and
-"Failed fetch messages from ..." for every attempt: up to ~95 error lines a second from one worker, which bury everything else in its log. :class:`OncePerInterval` lets the first
-record of each message through, then at most one per :data:`INTERVAL_SECONDS`, saying how many
-like it it stood for. The first error of an outage and its end (the lines stop) stay visible.
+"Failed fetch messages from ..." for every attempt: up to ~95 error lines a second from one
+worker, which bury everything else in its log. :class:`OncePerInterval` lets the first record of
+each message through, then at most one per :data:`INTERVAL_SECONDS`, saying how many like it it
+stood for. The first error of an outage and its end (the lines stop) stay visible.
 
 >>> clock = iter([0.0, 0.1, 0.2, 10.5]).__next__
 >>> flood = OncePerInterval(clock=clock)

@@ -31,7 +31,7 @@ from stream.alerts.agents import Alerts
 from stream.alerts.store import STATES as ALERT_STATES
 from stream.deployment.agents import Deployment
 from stream.errors import DriftlineError
-from stream.learning.agents import Learning, label_for_model
+from stream.learning.agents import Learning
 from stream.metrics import METRICS, PROMETHEUS_CONTENT_TYPE
 from stream.model.decoding import decode_json
 from stream.model.schema import InvalidInput
@@ -390,8 +390,8 @@ def install(app: faust.App, settings: Settings, *, serving: Serving, learning: L
             for item in bodies:
                 try:
                     label = label_from_object(item)
-                    if label.model:  # a model this worker serves: a label it cannot take is refused now
-                        label_for_model(lambda name: getattr(serving.cache.get(name), "metadata", None), label.model, label.label)
+                    if label.model and learning.joiner.label_check is not None:  # refused now if its model cannot take it
+                        learning.joiner.label_check(label.model, label.label)
                 except InvalidInput as error:
                     results.append(_label_error(item, error))
                     continue
